@@ -1,0 +1,147 @@
+"""Conversion of the official PyTorch MIRNet checkpoints to Paddle weights.
+
+The Paddle model keeps the official module names, so a key converts by one
+rule: PReLU slopes are ``weight`` in PyTorch and ``_weight`` in Paddle. The
+official state dict lists every shared tensor once per place it is used
+(aliases); they must hold the same values, which is checked.
+"""
+
+import os
+
+import numpy as np
+
+from .errors import ConversionError, MissingDependencyError, UserError
+
+_PRELU_SUFFIX = "._weight"
+
+TORCH_INSTALL_HINT = (
+    "reading a .pth checkpoint needs PyTorch; install the CPU build with\n"
+    "  pip install torch --index-url https://download.pytorch.org/whl/cpu\n"
+    "(or pass an .npz of official key -> array)"
+)
+
+
+def official_key(paddle_key):
+    """The official (PyTorch) name of a Paddle state-dict key."""
+    if paddle_key.endswith(_PRELU_SUFFIX):
+        return paddle_key[: -len(_PRELU_SUFFIX)] + ".weight"
+    return paddle_key
+
+
+def load_official_state_dict(path):
+    """Read an official checkpoint as ``{official key: float32 ndarray}``.
+
+    Accepts ``.pth``/``.pt`` (``torch.save({'state_dict': ...})`` or a bare
+    state dict; needs torch) and ``.npz`` (official key -> array). A
+    ``module.`` prefix (DataParallel) is removed.
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"checkpoint not found: {path}")
+    if path.endswith(".npz"):
+        try:
+            with np.load(path) as data:
+                state = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as err:
+            raise UserError(f"cannot read {path} as .npz: {err}") from None
+    else:
+        try:
+            import torch
+        except ImportError:
+            raise MissingDependencyError(TORCH_INSTALL_HINT) from None
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises many types for a bad file
+            raise UserError(f"cannot read {path} as a PyTorch checkpoint: {err}") from None
+        if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
+            ckpt = ckpt["state_dict"]
+        if not isinstance(ckpt, dict):
+            raise UserError(f"{path} holds no state dict")
+        state = {k: v.detach().cpu().numpy() for k, v in ckpt.items() if hasattr(v, "detach")}
+    if not state:
+        raise UserError(f"{path} holds no tensors")
+    return {k[len("module."):] if k.startswith("module.") else k: np.asarray(v) for k, v in state.items()}
+
+
+def infer_arch(state):
+    """Read MIRNet's constructor arguments off an official state dict."""
+    try:
+        w_in = state["conv_in.weight"]
+        w_out = state["conv_out.weight"]
+        n_rrg = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body."))
+        msrb_ids = {int(k.split(".")[3]) for k in state if k.startswith("body.0.body.") and ".blocks." in k}
+        levels = {int(k.split(".")[5]) for k in state if k.startswith("body.0.body.0.blocks.")}
+        cols = {int(k.split(".")[6]) for k in state if k.startswith("body.0.body.0.blocks.0.")}
+    except (KeyError, ValueError, IndexError):
+        raise ConversionError("this does not look like an official MIRNet state dict "
+                              "(no conv_in/conv_out/body.* keys)") from None
+    return dict(
+        in_channels=int(w_in.shape[1]), out_channels=int(w_out.shape[0]),
+        n_feat=int(w_in.shape[0]), kernel_size=int(w_in.shape[2]),
+        n_RRG=n_rrg, n_MSRB=len(msrb_ids), height=len(levels), width=len(cols),
+        bias="conv_in.bias" in state,
+    )
+
+
+def convert_state_dict(official, model):
+    """Map an official state dict onto ``model``'s Paddle state dict.
+
+    Returns ``{paddle key: ndarray}`` covering every key of the model. Missing
+    keys, unexpected keys, shape mismatches and aliases with different values
+    raise :class:`ConversionError` naming them; nothing is changed.
+    """
+    target = model.state_dict()
+    problems = []
+    converted = {}
+    used = set()
+    by_tensor = {}
+    for key, tensor in target.items():
+        src = official_key(key)
+        if src not in official:
+            problems.append(f"missing in checkpoint: {src}")
+            continue
+        used.add(src)
+        value = np.asarray(official[src], dtype="float32")
+        if list(value.shape) != list(tensor.shape):
+            problems.append(f"shape mismatch for {src}: checkpoint {tuple(value.shape)}, "
+                            f"model {tuple(tensor.shape)}")
+            continue
+        first = by_tensor.setdefault(id(tensor), (src, value))
+        if first[0] != src and not np.array_equal(first[1], value):
+            problems.append(f"{src} should share its value with {first[0]} "
+                            "(one module in the official network) but differs")
+        converted[key] = value
+    for key in sorted(set(official) - used):
+        problems.append(f"unexpected in checkpoint: {key}")
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ConversionError(f"checkpoint does not match the model:\n  {shown}{more}")
+    return converted
+
+
+def load_official_weights(model, official):
+    """Load an official state dict (``{key: ndarray}``) into ``model`` in place."""
+    import paddle
+
+    converted = convert_state_dict(official, model)
+    model.set_state_dict({k: paddle.to_tensor(v) for k, v in converted.items()})
+    return model
+
+
+def convert_checkpoint(src, dst):
+    """Convert the official checkpoint ``src`` to a Paddle ``.pdparams`` at ``dst``.
+
+    Returns the inferred architecture. ``dst`` is written atomically and only
+    after the whole checkpoint matched.
+    """
+    import paddle
+
+    from .modeling import MIRNet
+    from .utils.io import atomic_paddle_save
+
+    official = load_official_state_dict(src)
+    arch = infer_arch(official)
+    model = MIRNet(**arch)
+    converted = convert_state_dict(official, model)
+    atomic_paddle_save({k: paddle.to_tensor(v) for k, v in converted.items()}, dst)
+    return arch

@@ -1,0 +1,122 @@
+"""Export a MIRNet to a static inference model with dynamic height and width.
+
+``export_inference_model`` writes ``<prefix>.json`` + ``<prefix>.pdiparams``
+(Paddle 3's PIR program, read by Paddle Inference 3.x) and, with
+``legacy_format=True``, also ``<prefix>.pdmodel`` (the program format read by
+Paddle 2.6 and Paddle Serving's ``LocalPredictor``). Both programs use the
+same ``.pdiparams``. On a Paddle without PIR only the legacy format exists and
+is written.
+
+Paddle 3 picks the program format once, at start-up, from the environment
+variable ``FLAGS_enable_pir_api``, so the legacy program is written by a
+child process (``python -m ppmirnet.export``) started with that flag off.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from .errors import UserError
+
+INPUT_NAME = "x"
+
+
+def _pir_enabled():
+    import paddle
+
+    use_pir = getattr(paddle.framework, "use_pir_api", None)
+    return bool(use_pir and use_pir())
+
+
+def _jit_save(model, path_prefix):
+    import paddle
+
+    model.eval()
+    spec = [paddle.static.InputSpec([None, 3, None, None], "float32", INPUT_NAME)]
+    static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
+    paddle.jit.save(static, path_prefix)
+
+
+def _export_legacy_in_child(model, tmp_dir, prefix):
+    import paddle
+
+    weights = os.path.join(tmp_dir, "weights.pdparams")
+    paddle.save(model.state_dict(), weights)
+    legacy_dir = os.path.join(tmp_dir, "legacy")
+    env = dict(os.environ, FLAGS_enable_pir_api="0")
+    cmd = [sys.executable, "-m", "ppmirnet.export", "--arch", json.dumps(model.arch),
+           "--weights", weights, "--out", os.path.join(legacy_dir, prefix)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"legacy export failed:\n{proc.stderr[-4000:]}")
+    return legacy_dir
+
+
+def export_inference_model(model, save_dir, legacy_format=False, prefix="inference"):
+    """Export ``model`` (a MIRNet) to ``save_dir``; returns the written file paths.
+
+    Files appear in ``save_dir`` only once every format was written.
+    """
+    os.makedirs(save_dir, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory(dir=save_dir, prefix=".export-") as tmp:
+        _jit_save(model, os.path.join(tmp, prefix))
+        if legacy_format and _pir_enabled():
+            legacy_dir = _export_legacy_in_child(model, tmp, prefix)
+            params = os.path.join(legacy_dir, prefix + ".pdiparams")
+            with open(params, "rb") as a, open(os.path.join(tmp, prefix + ".pdiparams"), "rb") as b:
+                if a.read() != b.read():
+                    raise RuntimeError("legacy and PIR exports wrote different parameters")
+            shutil.move(os.path.join(legacy_dir, prefix + ".pdmodel"), os.path.join(tmp, prefix + ".pdmodel"))
+        for ext in (".json", ".pdmodel", ".pdiparams", ".pdiparams.info"):
+            src = os.path.join(tmp, prefix + ext)
+            if os.path.exists(src):
+                dst = os.path.join(save_dir, prefix + ext)
+                os.replace(src, dst)
+                written.append(dst)
+    if not any(p.endswith((".json", ".pdmodel")) for p in written):
+        raise UserError(f"export wrote no program file to {save_dir}")
+    return written
+
+
+def find_program(model_dir, prefix="inference", prefer_legacy=False):
+    """Return ``(program file, params file)`` of an exported model in ``model_dir``.
+
+    Prefers the PIR ``.json`` program unless ``prefer_legacy``; raises
+    :class:`UserError` naming the folder when no exported model is there.
+    """
+    params = os.path.join(model_dir, prefix + ".pdiparams")
+    order = [".pdmodel", ".json"] if prefer_legacy else [".json", ".pdmodel"]
+    for ext in order:
+        program = os.path.join(model_dir, prefix + ext)
+        if os.path.isfile(program) and os.path.isfile(params):
+            return program, params
+    raise UserError(
+        f"no exported model in {model_dir} (expected {prefix}.json or {prefix}.pdmodel "
+        f"with {prefix}.pdiparams; run tools/export_model.py first)"
+    )
+
+
+def _child_main(argv=None):
+    parser = argparse.ArgumentParser(description="internal: write the legacy program")
+    parser.add_argument("--arch", required=True)
+    parser.add_argument("--weights", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    import paddle
+
+    from .modeling import MIRNet
+
+    model = MIRNet(**json.loads(args.arch))
+    model.set_state_dict(paddle.load(args.weights))
+    _jit_save(model, args.out)
+
+
+if __name__ == "__main__":
+    _child_main()

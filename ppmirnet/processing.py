@@ -1,0 +1,231 @@
+"""Image pre/post processing and tiled inference, shared by every front end.
+
+``tools/predict.py`` (dygraph), ``deploy/inference`` (Paddle Inference),
+``deploy/onnx`` and the serving op all go through these functions, so an
+image is read, padded, batched, cropped, clipped and written the same way
+everywhere. A *runner* is any callable mapping a float32 NCHW batch in [0, 1]
+to the restored batch of the same shape.
+"""
+
+import os
+
+import cv2
+import numpy as np
+
+from .errors import UserError
+from .utils.io import atomic_path
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageInfo:
+    """How an image was stored, so its restored version is written the same way.
+
+    Attributes:
+        bit_depth (int): 8 or 16.
+        channels (int): 1 (grayscale), 3 (colour) or 4 (colour + alpha).
+        alpha (ndarray or None): the untouched alpha plane of an RGBA image.
+        height, width (int): size of the image.
+    """
+
+    def __init__(self, bit_depth, channels, alpha, height, width):
+        self.bit_depth = bit_depth
+        self.channels = channels
+        self.alpha = alpha
+        self.height = height
+        self.width = width
+
+    @property
+    def max_value(self):
+        return 65535.0 if self.bit_depth == 16 else 255.0
+
+
+def _from_decoded(raw, name):
+    if raw is None:
+        raise UserError(f"cannot read {name} as an image")
+    if raw.dtype == np.uint8:
+        depth = 8
+    elif raw.dtype == np.uint16:
+        depth = 16
+    else:
+        raise UserError(f"{name}: unsupported pixel type {raw.dtype} (8- or 16-bit images only)")
+    if raw.ndim == 2:
+        raw = raw[:, :, None]
+    channels = raw.shape[2]
+    alpha = None
+    if channels == 1:
+        rgb = np.repeat(raw, 3, axis=2)
+    elif channels == 3:
+        rgb = raw[:, :, ::-1]
+    elif channels == 4:
+        alpha = raw[:, :, 3].copy()
+        rgb = raw[:, :, 2::-1]
+    else:
+        raise UserError(f"{name}: unsupported number of channels ({channels})")
+    info = ImageInfo(depth, channels, alpha, raw.shape[0], raw.shape[1])
+    if min(info.height, info.width) < 2:
+        raise UserError(f"{name}: image of {info.height}x{info.width} is too small")
+    return np.ascontiguousarray(rgb, dtype=np.float32) / info.max_value, info
+
+
+def read_image(path):
+    """Read an image file as ``(RGB float32 HxWx3 in [0, 1], ImageInfo)``.
+
+    8- and 16-bit, grayscale, colour and RGBA files are accepted; a missing
+    or unreadable file raises :class:`UserError` naming it.
+    """
+    if not os.path.isfile(path):
+        raise UserError(f"image not found: {path}")
+    data = np.fromfile(path, dtype=np.uint8)
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    return _from_decoded(raw, path)
+
+
+def decode_image(data, name="image"):
+    """Decode encoded image bytes (PNG, JPEG, ...) like :func:`read_image`."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    return _from_decoded(raw, name)
+
+
+def to_storage(rgb, info):
+    """Turn a restored RGB float image back into the input's layout and depth.
+
+    Values are clipped to [0, 1] and rounded; grayscale inputs get the mean
+    of the three channels, RGBA inputs their original alpha. Returns an array
+    in OpenCV's channel order, ready for ``cv2.imencode``.
+    """
+    scaled = np.clip(rgb, 0.0, 1.0) * info.max_value
+    dtype = np.uint16 if info.bit_depth == 16 else np.uint8
+    if info.channels == 1:
+        return np.rint(scaled.mean(axis=2)).astype(dtype)
+    bgr = np.rint(scaled[:, :, ::-1]).astype(dtype)
+    if info.channels == 4:
+        bgr = np.concatenate([bgr, info.alpha[:, :, None]], axis=2)
+    return bgr
+
+
+def encode_png(rgb, info):
+    """Encode a restored image as PNG bytes at the input's depth and layout."""
+    ok, buf = cv2.imencode(".png", to_storage(rgb, info))
+    if not ok:
+        raise UserError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_image(path, rgb, info):
+    """Write a restored image as PNG, atomically (never a half-written file)."""
+    data = encode_png(rgb, info)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+
+def list_images(path):
+    """The image files of ``path`` (a file, or a folder searched non-recursively), sorted."""
+    if os.path.isfile(path):
+        return [path]
+    if not os.path.isdir(path):
+        raise UserError(f"input not found: {path}")
+    files = sorted(
+        os.path.join(path, n) for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS)
+    )
+    if not files:
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {path}")
+    return files
+
+
+def to_batch(images):
+    """Stack HxWx3 images of one size into a float32 NCHW batch."""
+    return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def from_batch(batch):
+    """Split a NCHW batch into HxWx3 images."""
+    return [np.ascontiguousarray(b.transpose(1, 2, 0)) for b in batch]
+
+
+def pad_to_multiple(batch, multiple=8):
+    """Reflect-pad a NCHW batch at the bottom and right to a multiple of ``multiple``.
+
+    Returns ``(padded, (H, W))``; crop back with ``out[:, :, :H, :W]``. The
+    same padding as :class:`ppmirnet.modeling.MIRNet` applies internally, so
+    a runner given a padded batch computes exactly what the model would.
+    """
+    h, w = batch.shape[2], batch.shape[3]
+    ph, pw = -h % multiple, -w % multiple
+    if ph or pw:
+        if ph >= h or pw >= w:
+            raise UserError(f"image of {h}x{w} is too small to pad to a multiple of {multiple}")
+        batch = np.pad(batch, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
+    return batch, (h, w)
+
+
+def run_padded(runner, batch, multiple=8):
+    """Run ``runner`` on ``batch`` padded to ``multiple`` and crop the result back."""
+    padded, (h, w) = pad_to_multiple(batch, multiple)
+    return runner(padded)[:, :, :h, :w]
+
+
+def _ramp(length, overlap, at_start, at_end):
+    """1-D blending weights: linear ramps over the overlaps, 1 elsewhere."""
+    w = np.ones(length, dtype=np.float32)
+    n = min(overlap, length)
+    if n > 0:
+        ramp = (np.arange(n, dtype=np.float32) + 1.0) / (n + 1.0)
+        if not at_start:
+            w[:n] = np.minimum(w[:n], ramp)
+        if not at_end:
+            w[-n:] = np.minimum(w[-n:], ramp[::-1])
+    return w
+
+
+def _starts(size, tile, stride):
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile, stride))
+    starts.append(size - tile)
+    return starts
+
+
+def run_tiled(runner, batch, tile, overlap=32, multiple=8):
+    """Restore a NCHW batch tile by tile, so memory is bounded by the tile size.
+
+    Tiles of ``tile`` x ``tile`` pixels overlap by ``overlap``; overlapping
+    outputs are blended with linear ramps so no seam shows. Away from the
+    seams the result equals the untiled one up to the network's receptive
+    field effects. ``tile`` must be a multiple of ``multiple`` and larger than
+    ``overlap``; images smaller than a tile are run whole.
+    """
+    if tile % multiple:
+        raise UserError(f"tile size {tile} must be a multiple of {multiple}")
+    if overlap < 0 or overlap >= tile:
+        raise UserError(f"tile_overlap must be in [0, tile), got {overlap}")
+    n, c, h, w = batch.shape
+    if h <= tile and w <= tile:
+        return run_padded(runner, batch, multiple)
+    out = np.zeros_like(batch)
+    weight = np.zeros((1, 1, h, w), dtype=np.float32)
+    stride = tile - overlap
+    ys, xs = _starts(h, tile, stride), _starts(w, tile, stride)
+    for y in ys:
+        for x in xs:
+            patch = batch[:, :, y:y + tile, x:x + tile]
+            res = run_padded(runner, patch, multiple)
+            th, tw = patch.shape[2], patch.shape[3]
+            wy = _ramp(th, overlap, y == 0, y + th >= h)
+            wx = _ramp(tw, overlap, x == 0, x + tw >= w)
+            wgt = np.outer(wy, wx)[None, None]
+            out[:, :, y:y + th, x:x + tw] += res * wgt
+            weight[:, :, y:y + th, x:x + tw] += wgt
+    return out / weight
+
+
+def restore(runner, image, tile=None, overlap=32, multiple=8):
+    """Restore one HxWx3 image in [0, 1]: pad, run (tiled if ``tile``), crop, clip."""
+    batch = to_batch([image])
+    if tile:
+        out = run_tiled(runner, batch, tile, overlap, multiple)
+    else:
+        out = run_padded(runner, batch, multiple)
+    return np.clip(from_batch(out)[0], 0.0, 1.0)
