@@ -66,16 +66,18 @@ def infer_arch(state):
     """Read MIRNet's constructor arguments off an official state dict."""
     try:
         w_in = state["conv_in.weight"]
-        w_out = state["conv_out.weight"]
         n_rrg = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body."))
         msrb_ids = {int(k.split(".")[3]) for k in state if k.startswith("body.0.body.") and ".blocks." in k}
         levels = {int(k.split(".")[5]) for k in state if k.startswith("body.0.body.0.blocks.")}
         cols = {int(k.split(".")[6]) for k in state if k.startswith("body.0.body.0.blocks.0.")}
     except (KeyError, ValueError, IndexError):
         raise ConversionError("this does not look like an official MIRNet state dict "
-                              "(no conv_in/conv_out/body.* keys)") from None
+                              "(no conv_in.weight or body.* keys)") from None
     return dict(
-        in_channels=int(w_in.shape[1]), out_channels=int(w_out.shape[0]),
+        in_channels=int(w_in.shape[1]),
+        # The output convolution must mirror the input one; a missing one is
+        # reported by name by convert_state_dict.
+        out_channels=int(state.get("conv_out.weight", w_in.transpose(1, 0, 2, 3)).shape[0]),
         n_feat=int(w_in.shape[0]), kernel_size=int(w_in.shape[2]),
         n_RRG=n_rrg, n_MSRB=len(msrb_ids), height=len(levels), width=len(cols),
         bias="conv_in.bias" in state,
