@@ -1,0 +1,292 @@
+"""Paddle Inference predictor for an exported MIRNet.
+
+:class:`PaddlePredictor` owns the ``paddle.inference.Config`` (CPU with or
+without oneDNN, GPU, TensorRT with dynamic shapes) and is a *runner*: a
+callable from a float32 NCHW batch to the restored batch, so it plugs into
+:mod:`ppmirnet.processing` exactly as the dygraph model does.
+"""
+
+import contextlib
+import os
+import sys
+
+import numpy as np
+
+from ..errors import MissingDependencyError, UserError
+from ..export import find_program
+
+PRECISIONS = ("fp32", "fp16")
+GPU_INSTALL_HINT = (
+    "install the paddlepaddle-gpu wheel matching your CUDA version in place of paddlepaddle "
+    "(https://www.paddlepaddle.org.cn/install/quick)"
+)
+TRT_INSTALL_HINT = (
+    "install a paddlepaddle-gpu wheel built with TensorRT (the 'trt' variants) and the matching "
+    "TensorRT libraries (https://www.paddlepaddle.org.cn/inference/master/guides/install/download_lib.html)"
+)
+
+
+class PredictorOptions:
+    """Settings of a :class:`PaddlePredictor`, checked on construction.
+
+    Args:
+        use_gpu (bool): run on an NVIDIA GPU (needs a GPU build of Paddle).
+        gpu_id (int): GPU index.
+        gpu_mem_mb (int): initial size of Paddle's GPU memory pool.
+        enable_mkldnn (bool): use oneDNN kernels on CPU (about 5x faster for MIRNet).
+        cpu_threads (int): threads of the CPU math library.
+        mkldnn_cache_capacity (int): input shapes whose oneDNN primitives are
+            cached; bounds memory when many image sizes pass through.
+        use_tensorrt (bool): run the GPU graph through TensorRT.
+        precision (str): ``fp32`` or ``fp16`` (GPU only).
+        trt_min_size, trt_opt_size, trt_max_size (int): TensorRT's dynamic
+            range of image height/width (after padding to a multiple of 8).
+        max_batch_size (int): largest batch given to TensorRT.
+        trt_cache_dir (str): where TensorRT engines and the shape-range file
+            are kept between runs (default ``<model_dir>/_trt_cache``).
+        shape_range_file (str): a shape-range file collected by Paddle
+            (``collect_shape_range_info``); collected automatically over the
+            min/opt/max shapes when it does not exist yet.
+        trt_workspace_mb (int): TensorRT builder workspace.
+        prefer_legacy (bool): load ``.pdmodel`` even when ``.json`` exists.
+    """
+
+    def __init__(self, use_gpu=False, gpu_id=0, gpu_mem_mb=500, enable_mkldnn=True, cpu_threads=2,
+                 mkldnn_cache_capacity=10, use_tensorrt=False, precision="fp32", trt_min_size=8,
+                 trt_opt_size=256, trt_max_size=1024, max_batch_size=1, trt_cache_dir=None,
+                 shape_range_file=None, trt_workspace_mb=1024, prefer_legacy=False):
+        if precision not in PRECISIONS:
+            raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if cpu_threads < 1:
+            raise UserError(f"--cpu_threads must be >= 1, got {cpu_threads}")
+        if max_batch_size < 1:
+            raise UserError(f"--batch_size must be >= 1, got {max_batch_size}")
+        if use_tensorrt:
+            sizes = (trt_min_size, trt_opt_size, trt_max_size)
+            if not trt_min_size <= trt_opt_size <= trt_max_size or min(sizes) < 8:
+                raise UserError(
+                    f"TensorRT sizes must satisfy 8 <= min <= opt <= max, got {sizes}"
+                )
+        self.use_gpu = use_gpu
+        self.gpu_id = gpu_id
+        self.gpu_mem_mb = gpu_mem_mb
+        self.enable_mkldnn = enable_mkldnn
+        self.cpu_threads = cpu_threads
+        self.mkldnn_cache_capacity = mkldnn_cache_capacity
+        self.use_tensorrt = use_tensorrt
+        self.precision = precision
+        self.trt_min_size = trt_min_size
+        self.trt_opt_size = trt_opt_size
+        self.trt_max_size = trt_max_size
+        self.max_batch_size = max_batch_size
+        self.trt_cache_dir = trt_cache_dir
+        self.shape_range_file = shape_range_file
+        self.trt_workspace_mb = trt_workspace_mb
+        self.prefer_legacy = prefer_legacy
+
+    @property
+    def device(self):
+        return "gpu" if self.use_gpu else "cpu"
+
+
+def check_device_support(options):
+    """Raise :class:`MissingDependencyError` if this Paddle build cannot honour ``options``.
+
+    A CPU-only Paddle cannot run on a GPU, a Paddle without TensorRT cannot
+    use it; the message says what to install.
+    """
+    import paddle
+
+    if (options.use_gpu or options.use_tensorrt) and not paddle.is_compiled_with_cuda():
+        what = "--use_tensorrt=True" if options.use_tensorrt else "--use_gpu=True"
+        hint = TRT_INSTALL_HINT if options.use_tensorrt else GPU_INSTALL_HINT
+        raise MissingDependencyError(
+            f"{what} needs a GPU build of PaddlePaddle, but paddlepaddle {paddle.__version__} "
+            f"here is CPU-only: {hint}"
+        )
+    if options.use_tensorrt and not options.use_gpu:
+        raise UserError("--use_tensorrt=True needs --use_gpu=True (TensorRT runs on NVIDIA GPUs)")
+    if options.precision == "fp16" and not options.use_gpu:
+        raise UserError("--precision=fp16 needs --use_gpu=True: on CPU only fp32 is supported")
+    if options.use_tensorrt and tuple(paddle.inference.get_trt_compile_version()) == (0, 0, 0):
+        raise MissingDependencyError(
+            f"--use_tensorrt=True needs a PaddlePaddle built with TensorRT, this one is not: {TRT_INSTALL_HINT}"
+        )
+
+
+def _trt_shapes(options):
+    n = options.max_batch_size
+    return {
+        "min": [1, 3, options.trt_min_size, options.trt_min_size],
+        "opt": [n, 3, options.trt_opt_size, options.trt_opt_size],
+        "max": [n, 3, options.trt_max_size, options.trt_max_size],
+    }
+
+
+def _memory_optim_supported(program):
+    """Paddle 3.3.1 fails to create a predictor for a PIR (``.json``) program
+    with ``enable_memory_optim`` (``pass_result_info.h:48``); the PIR
+    executor frees dead tensors by itself anyway."""
+    return program.endswith(".pdmodel")
+
+
+def build_config(program, params, options, collect_shape_range_to=None):
+    """Build the ``paddle.inference.Config`` for ``options``.
+
+    With ``collect_shape_range_to`` the config runs without TensorRT and
+    records the shape of every tensor into that file (Paddle's tuned dynamic
+    shape mechanism); otherwise TensorRT (if asked) reads that file.
+    """
+    from paddle import inference
+
+    config = inference.Config(program, params)
+    config.switch_ir_optim(True)
+    if _memory_optim_supported(program):
+        config.enable_memory_optim()
+    config.disable_glog_info()
+    if options.use_gpu:
+        precision = inference.PrecisionType.Half if options.precision == "fp16" else inference.PrecisionType.Float32
+        if options.use_tensorrt or collect_shape_range_to:
+            config.enable_use_gpu(options.gpu_mem_mb, options.gpu_id)
+        else:
+            config.enable_use_gpu(options.gpu_mem_mb, options.gpu_id, precision)
+        if collect_shape_range_to:
+            config.collect_shape_range_info(collect_shape_range_to)
+        elif options.use_tensorrt:
+            cache_dir = options.trt_cache_dir
+            os.makedirs(cache_dir, exist_ok=True)
+            config.set_optim_cache_dir(cache_dir)
+            config.enable_tensorrt_engine(
+                workspace_size=options.trt_workspace_mb << 20,
+                max_batch_size=options.max_batch_size,
+                min_subgraph_size=3,
+                precision_mode=precision,
+                use_static=True,
+                use_calib_mode=False,
+            )
+            config.enable_tuned_tensorrt_dynamic_shape(options.shape_range_file, True)
+    else:
+        config.disable_gpu()
+        config.set_cpu_math_library_num_threads(options.cpu_threads)
+        if options.enable_mkldnn:
+            config.enable_mkldnn()
+            config.set_mkldnn_cache_capacity(options.mkldnn_cache_capacity)
+        else:
+            config.disable_mkldnn()
+    return config
+
+
+@contextlib.contextmanager
+def silenced_native_stdout():
+    """Discard what native code writes to file descriptor 1 inside the block.
+
+    Paddle 3.3.1's oneDNN reduce-mean dispatch prints a debugging line to
+    the C++ stdout on every run; this keeps the tool's stdout parseable.
+    Python-level ``print`` is unaffected outside the block.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+class PaddlePredictor:
+    """An exported MIRNet run by Paddle Inference; call it on a float32 NCHW batch.
+
+    Loads ``inference.json`` (Paddle 3) or ``inference.pdmodel`` (Paddle 2.6)
+    with ``inference.pdiparams`` from ``model_dir``. Any batch size and any
+    height/width work (the exported program pads to a multiple of 8 itself;
+    :mod:`ppmirnet.processing` pads before calling, so no work is wasted).
+
+    Args:
+        model_dir (str): folder written by ``tools/export_model.py``.
+        options (PredictorOptions): device and engine settings.
+        quiet (bool): drop debugging lines Paddle's native code prints to
+            stdout while running (use in command-line tools).
+    """
+
+    def __init__(self, model_dir, options=None, quiet=False):
+        self.options = options or PredictorOptions()
+        self.model_dir = model_dir
+        self.program, self.params = find_program(model_dir, prefer_legacy=self.options.prefer_legacy)
+        check_device_support(self.options)
+        self.quiet = quiet
+        if self.options.use_tensorrt:
+            self._prepare_tensorrt()
+        self.config = build_config(self.program, self.params, self.options)
+        self._predictor = self._create(self.config)
+        self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
+        self._output_name = self._predictor.get_output_names()[0]
+
+    def _create(self, config):
+        from paddle import inference
+
+        try:
+            return inference.create_predictor(config)
+        except (RuntimeError, ValueError, OSError) as err:
+            raise UserError(f"Paddle Inference cannot load {self.program}: {str(err).strip().splitlines()[-1]}") from err
+
+    def _prepare_tensorrt(self):
+        """Fill in the cache folder and collect the shape-range file if missing."""
+        opts = self.options
+        if opts.trt_cache_dir is None:
+            opts.trt_cache_dir = os.path.join(self.model_dir, "_trt_cache")
+        os.makedirs(opts.trt_cache_dir, exist_ok=True)
+        if opts.shape_range_file is None:
+            opts.shape_range_file = os.path.join(
+                opts.trt_cache_dir,
+                f"shape_range_b{opts.max_batch_size}_{opts.trt_min_size}_{opts.trt_opt_size}_{opts.trt_max_size}.pbtxt",
+            )
+        if os.path.isfile(opts.shape_range_file):
+            return
+        # Run min, opt and max shapes once without TensorRT: Paddle records
+        # the range of every intermediate tensor, which TensorRT needs.
+        tmp = opts.shape_range_file + ".collecting"
+        config = build_config(self.program, self.params, opts, collect_shape_range_to=tmp)
+        predictor = self._create(config)
+        handle = predictor.get_input_handle(predictor.get_input_names()[0])
+        for shape in _trt_shapes(opts).values():
+            handle.reshape(shape)
+            handle.copy_from_cpu(np.zeros(shape, dtype=np.float32))
+            predictor.run()
+        del predictor
+        os.replace(tmp, opts.shape_range_file)
+
+    def __call__(self, batch):
+        """Restore a float32 NCHW batch in [0, 1]; returns a new array of the same shape."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise UserError(f"expected a Nx3xHxW batch, got shape {batch.shape}")
+        self._input.reshape(batch.shape)
+        self._input.copy_from_cpu(batch)
+        if self.quiet:
+            with silenced_native_stdout():
+                self._predictor.run()
+        else:
+            self._predictor.run()
+        return self._predictor.get_output_handle(self._output_name).copy_to_cpu()
+
+    def describe(self):
+        """Engine settings as a flat dict, for logs and the benchmark report."""
+        o = self.options
+        return {
+            "program": os.path.basename(self.program),
+            "runtime_device": o.device,
+            "ir_optim": True,
+            "enable_memory_optim": _memory_optim_supported(self.program),
+            "enable_tensorrt": o.use_tensorrt,
+            "enable_mkldnn": o.enable_mkldnn and not o.use_gpu,
+            "cpu_math_library_num_threads": o.cpu_threads,
+            "precision": o.precision,
+        }
