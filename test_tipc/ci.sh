@@ -1,0 +1,63 @@
+#!/bin/bash
+# CI driver for TIPC on a CPU machine: the lite train -> infer chain and the
+# serving chain, each checked against the steps its config lists.
+#
+#   bash test_tipc/ci.sh [lite|serving|all]      (default: all)
+#
+# Uses the project's environment (.venv/bin first on PATH when it exists).
+# Fails (exit 1) if preparation fails, if any step says "Run failed", or if
+# fewer "Run successfully" lines were written than the config implies for CPU.
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$(pwd)
+WHAT=${1:-all}
+case ${WHAT} in
+    lite|serving|all) ;;
+    *) echo "usage: bash test_tipc/ci.sh [lite|serving|all]" >&2; exit 2 ;;
+esac
+
+if [[ -x "${ROOT}/.venv/bin/python" ]]; then
+    export PATH="${ROOT}/.venv/bin:${PATH}"
+fi
+export GLOG_minloglevel=${GLOG_minloglevel:-2}
+
+TRAIN_CONFIG=test_tipc/configs/MIRNet/train_infer_python.txt
+SERVING_CONFIG=test_tipc/configs/MIRNet/serving_infer_python.txt
+OUT=test_tipc/output/MIRNet
+status=0
+summary=()
+
+# run_chain NAME CONFIG MODE TEST_SCRIPT RESULTS_LOG
+function run_chain(){
+    local name=$1 config=$2 mode=$3 script=$4 log=$5
+    local start=${SECONDS}
+    echo "=============== TIPC ${name}: ${mode} ==============="
+    rm -rf "${OUT:?}/${mode}"
+    if ! bash test_tipc/prepare.sh "${config}" "${mode}"; then
+        summary+=("${mode}: prepare.sh failed -> FAIL")
+        status=1
+        return
+    fi
+    bash "${script}" "${config}" "${mode}"
+    local result
+    result=$(python3 test_tipc/check_results.py --config "${config}" --mode "${mode}" --log "${log}")
+    local ok=$?
+    summary+=("${result} ($((SECONDS - start)) s)")
+    if [[ ${ok} -ne 0 ]]; then
+        status=1
+        grep "^Run failed" "${log}" 2>/dev/null
+    fi
+}
+
+if [[ ${WHAT} == lite || ${WHAT} == all ]]; then
+    run_chain lite "${TRAIN_CONFIG}" lite_train_lite_infer test_tipc/test_train_inference_python.sh \
+        "${OUT}/lite_train_lite_infer/results_python.log"
+fi
+if [[ ${WHAT} == serving || ${WHAT} == all ]]; then
+    run_chain serving "${SERVING_CONFIG}" serving_infer test_tipc/test_serving_infer_python.sh \
+        "${OUT}/serving_infer/results_serving.log"
+fi
+
+echo "=============== TIPC summary ==============="
+printf '%s\n' "${summary[@]}"
+exit ${status}

@@ -1,0 +1,121 @@
+#!/bin/bash
+# Helpers shared by the TIPC scripts (sourced, never run on its own).
+#
+# A config line is "key:value". Values hold alternatives separated by "|";
+# an alternative may be "MODE=value" to apply to one MODE only. "null" as a
+# key or a value means "leave this flag out".
+
+# The part of a config line before the first ":".
+function func_parser_key(){
+    local line=$1
+    echo "${line%%:*}"
+}
+
+# The part of a config line after the first ":" (a value may itself hold
+# ":", e.g. a URL, so only the first one splits).
+function func_parser_value(){
+    local line=$1
+    if [[ "${line}" != *:* ]]; then
+        echo ""
+        return
+    fi
+    echo "${line#*:}"
+}
+
+# The value a line gives to MODE: "k:lite_train_lite_infer=1|whole_train_whole_infer=60"
+# gives "1" for lite_train_lite_infer and "" for a mode it does not name.
+function func_parser_params(){
+    local line=$1
+    local mode=$2
+    local value item
+    value=$(func_parser_value "${line}")
+    local IFS="|"
+    for item in ${value}; do
+        if [[ "${item%%=*}" == "${mode}" ]]; then
+            echo "${item#*=}"
+            return
+        fi
+    done
+    echo ""
+}
+
+# "key=value" for the command line, or " " when the key or the value is null
+# or empty (the flag is then left out).
+function func_set_params(){
+    local key=$1
+    local value=$2
+    if [[ "${key}" == "null" || -z "${key}" ]]; then
+        echo " "
+    elif [[ "${value}" == "null" || -z "${value// /}" ]]; then
+        echo " "
+    else
+        echo "${key}=${value}"
+    fi
+}
+
+# Append the outcome of one step to the results log (and the console).
+# Lines read "Run successfully with command - CMD!" or "Run failed with command - CMD!".
+function status_check(){
+    local last_status=$1
+    local run_command=$2
+    local run_log=$3
+    if [[ ${last_status} -eq 0 ]]; then
+        echo -e "\033[33m Run successfully with command - ${run_command}!  \033[0m"
+        echo "Run successfully with command - ${run_command}!" >> "${run_log}"
+    else
+        echo -e "\033[33m Run failed with command - ${run_command}!  \033[0m"
+        echo "Run failed with command - ${run_command}!" >> "${run_log}"
+    fi
+}
+
+# Record a step that was not run, with the reason. Such a line counts neither
+# as a success nor as a failure.
+function status_skip(){
+    local reason=$1
+    local run_command=$2
+    local run_log=$3
+    echo -e "\033[36m Run skipped (${reason}) with command - ${run_command}!  \033[0m"
+    echo "Run skipped (${reason}) with command - ${run_command}!" >> "${run_log}"
+}
+
+# How many CUDA devices PYTHON's paddle can use (0 on a CPU build or without a GPU).
+function func_gpu_count(){
+    local _python=$1
+    local n
+    n=$(GLOG_minloglevel=3 ${_python} -c "
+import paddle
+print(paddle.device.cuda.device_count() if paddle.device.is_compiled_with_cuda() else 0)
+" 2>/dev/null | tail -n 1)
+    if [[ "${n}" =~ ^[0-9]+$ ]]; then
+        echo "${n}"
+    else
+        echo 0
+    fi
+}
+
+# Number of cards named by a gpu_list entry: "-1" (CPU) -> 0, "0" -> 1, "0,1" -> 2,
+# "ip1,ip2;0,1" (several machines) -> cards per machine.
+function func_card_count(){
+    local entry=$1
+    if [[ "${entry}" == *";"* ]]; then
+        entry=${entry#*;}
+    fi
+    if [[ "${entry}" == "-1" || -z "${entry}" ]]; then
+        echo 0
+        return
+    fi
+    local IFS=","
+    local cards=(${entry})
+    echo "${#cards[@]}"
+}
+
+# Print the last lines of a per-step log, so a failure shows its cause.
+function func_show_log(){
+    local log=$1
+    local lines=${2:-20}
+    if [[ -f "${log}" ]]; then
+        echo "----- last ${lines} lines of ${log} -----"
+        tail -n "${lines}" "${log}"
+        echo "-----"
+    fi
+}

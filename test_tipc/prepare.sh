@@ -1,0 +1,185 @@
+#!/bin/bash
+# Stage what a TIPC MODE needs, under test_tipc/data/<model>/ (git-ignored):
+#
+#   bash test_tipc/prepare.sh CONFIG MODE
+#
+#   config.yaml    the training config the chain runs: configs/mirnet_lite.yaml
+#                  for the lite modes, configs/mirnet_sidd.yaml for the others
+#   infer_images/  the images the inference steps denoise
+#   serving_model/ (serving_infer) an inference model in the legacy format,
+#                  exported from the lite model
+#   serving_images/ (serving_infer) the images the serving client sends
+#
+# Lite modes make their data locally (tools/make_lite_data.py: nothing is
+# downloaded). The whole modes read the real SIDD data from data/SIDD/ and
+# stop with a message saying what to put where when it is missing.
+# The project's Python is "python3" on PATH unless TIPC_PYTHON names another.
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+source test_tipc/common_func.sh
+
+FILENAME=$1
+MODE=$2
+MODES="lite_train_lite_infer lite_train_whole_infer whole_infer whole_train_whole_infer serving_infer"
+
+if [[ $# -lt 2 ]]; then
+    echo "usage: bash test_tipc/prepare.sh CONFIG MODE" >&2
+    echo "MODE is one of: ${MODES}" >&2
+    exit 2
+fi
+if [[ ! -f "${FILENAME}" ]]; then
+    echo "error: config not found: ${FILENAME}" >&2
+    exit 2
+fi
+if [[ " ${MODES} " != *" ${MODE} "* ]]; then
+    echo "error: unknown MODE '${MODE}'; expected one of: ${MODES}" >&2
+    exit 2
+fi
+
+model_name=$(func_parser_value "$(sed -n 2p "${FILENAME}" | tr -d '\r')")
+PYTHON=${TIPC_PYTHON:-python3}
+STAGE="test_tipc/data/${model_name}"
+
+LITE_DATA=data/lite
+SIDD_TRAIN=data/SIDD/train
+SIDD_VAL=data/SIDD/val
+SIDD_WEIGHTS=pretrained/mirnet_sidd.pdparams
+# Images per folder the lite inference and serving steps use: a few keep the
+# chain quick on CPU.
+LITE_INFER_IMAGES=2
+
+function die(){
+    echo "error: $*" >&2
+    exit 1
+}
+
+function require_python(){
+    if ! ${PYTHON} -c "import paddle, ppmirnet" >/dev/null 2>&1; then
+        die "'${PYTHON}' cannot import paddle and ppmirnet: activate the project environment" \
+            "(e.g. 'source .venv/bin/activate') or set TIPC_PYTHON to its python"
+    fi
+}
+
+function make_lite_data(){
+    if [[ -d ${LITE_DATA}/train/input && -d ${LITE_DATA}/val/input ]] \
+        && [[ -n "$(ls -A ${LITE_DATA}/train/input 2>/dev/null)" ]]; then
+        echo "lite data: ${LITE_DATA} (already there)"
+        return
+    fi
+    echo "lite data: generating ${LITE_DATA}"
+    ${PYTHON} tools/make_lite_data.py --out=${LITE_DATA} || die "tools/make_lite_data.py failed"
+}
+
+function stage_config(){
+    local src=$1
+    [[ -f "${src}" ]] || die "training config not found: ${src}"
+    mkdir -p "${STAGE}"
+    cp "${src}" "${STAGE}/config.yaml"
+    echo "config: ${src} -> ${STAGE}/config.yaml"
+}
+
+# Copy the first N images of folder SRC into DST (emptied first).
+function stage_images(){
+    local src=$1 dst=$2 count=$3
+    local files
+    mapfile -t files < <(find "${src}" -maxdepth 1 -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.bmp' -o -iname '*.tif' -o -iname '*.tiff' \) | sort | head -n "${count}")
+    [[ ${#files[@]} -gt 0 ]] || die "no images in ${src}"
+    rm -rf "${dst}"
+    mkdir -p "${dst}"
+    cp "${files[@]}" "${dst}/"
+    echo "images: ${#files[@]} from ${src} -> ${dst}"
+}
+
+function check_sidd_val(){
+    if [[ ! -f ${SIDD_VAL}/ValidationNoisyBlocksSrgb.mat || ! -f ${SIDD_VAL}/ValidationGtBlocksSrgb.mat ]]; then
+        die "the SIDD validation blocks are missing. Put ValidationNoisyBlocksSrgb.mat and" \
+            "ValidationGtBlocksSrgb.mat (from the SIDD site, sRGB validation data) in ${SIDD_VAL}/"
+    fi
+}
+
+function check_sidd_train(){
+    if [[ -z "$(ls -A ${SIDD_TRAIN}/input 2>/dev/null)" || -z "$(ls -A ${SIDD_TRAIN}/groundtruth 2>/dev/null)" ]]; then
+        die "the SIDD training patches are missing. Download SIDD-Medium (sRGB) and cut it into" \
+            "patches with 'python tools/prepare_sidd.py' so that ${SIDD_TRAIN}/input/ and" \
+            "${SIDD_TRAIN}/groundtruth/ hold the noisy and clean patches under the same names"
+    fi
+}
+
+function check_sidd_weights(){
+    if [[ ! -f ${SIDD_WEIGHTS} ]]; then
+        die "the trained MIRNet weights are missing: convert the official SIDD checkpoint with" \
+            "'python tools/convert_weights.py --src model_denoising.pth --dst ${SIDD_WEIGHTS}'"
+    fi
+}
+
+# One noisy block per SIDD validation image (40 PNGs) for the whole inference.
+function stage_sidd_infer_images(){
+    local dst="${STAGE}/infer_images"
+    rm -rf "${dst}"
+    ${PYTHON} test_tipc/sidd_blocks_to_png.py --mat=${SIDD_VAL}/ValidationNoisyBlocksSrgb.mat \
+        --out_dir="${dst}" --blocks_per_image=1 || die "could not read the SIDD validation blocks"
+}
+
+# An inference model in the legacy (.pdmodel) format for Paddle Serving, from
+# the weights of the lite chain when it ran, else from a one-epoch lite training.
+function stage_serving_model(){
+    local weights="test_tipc/output/${model_name}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null/latest"
+    if [[ ! -f "${weights}.pdparams" ]]; then
+        local train_dir="${STAGE}/serving_train"
+        echo "serving model: no lite chain weights, training the lite model for one epoch"
+        ${PYTHON} tools/train.py -c configs/mirnet_lite.yaml -o Global.device=cpu -o Global.epochs=1 \
+            -o Global.output_dir="${train_dir}" > "${STAGE}/serving_train.log" 2>&1 \
+            || { tail -n 20 "${STAGE}/serving_train.log"; die "lite training for the serving model failed"; }
+        weights="${train_dir}/latest"
+    fi
+    rm -rf "${STAGE}/serving_model"
+    ${PYTHON} tools/export_model.py -c configs/mirnet_lite.yaml -o Global.pretrained_model="${weights}" \
+        --save_dir="${STAGE}/serving_model" --legacy_format > "${STAGE}/serving_export.log" 2>&1 \
+        || { tail -n 20 "${STAGE}/serving_export.log"; die "export of the serving model failed"; }
+    [[ -f "${STAGE}/serving_model/inference.pdmodel" ]] \
+        || die "export wrote no ${STAGE}/serving_model/inference.pdmodel"
+    echo "serving model: ${weights} -> ${STAGE}/serving_model"
+}
+
+function ensure_serving_env(){
+    if [[ -x deploy/serving/.env/bin/python ]]; then
+        echo "serving environment: deploy/serving/.env (already there)"
+        return
+    fi
+    echo "serving environment: creating deploy/serving/.env"
+    bash deploy/serving/setup_env.sh || die "deploy/serving/setup_env.sh failed"
+}
+
+require_python
+case ${MODE} in
+    lite_train_lite_infer)
+        make_lite_data
+        stage_config configs/mirnet_lite.yaml
+        stage_images ${LITE_DATA}/val/input "${STAGE}/infer_images" ${LITE_INFER_IMAGES}
+        ;;
+    lite_train_whole_infer)
+        check_sidd_val
+        make_lite_data
+        stage_config configs/mirnet_lite.yaml
+        stage_sidd_infer_images
+        ;;
+    whole_infer)
+        check_sidd_val
+        check_sidd_weights
+        stage_config configs/mirnet_sidd.yaml
+        stage_sidd_infer_images
+        ;;
+    whole_train_whole_infer)
+        check_sidd_train
+        check_sidd_val
+        stage_config configs/mirnet_sidd.yaml
+        stage_sidd_infer_images
+        ;;
+    serving_infer)
+        make_lite_data
+        stage_images ${LITE_DATA}/val/input "${STAGE}/serving_images" ${LITE_INFER_IMAGES}
+        stage_serving_model
+        ensure_serving_env
+        ;;
+esac
+echo "prepared ${MODE} in ${STAGE}"
