@@ -10,7 +10,6 @@ writes it to ``--save_log_path``). Every flag accepts ``--flag=value``.
 import argparse
 import os
 import sys
-import time
 import warnings
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -49,8 +48,8 @@ def main(argv=None):
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", message="No ccache found")
     from ppmirnet import processing
-    from ppmirnet.inference import PaddlePredictor, PredictorOptions, StageTimer, plan_outputs, restore_files
-    from ppmirnet.inference.report import build_report, format_report, save_report
+    from ppmirnet.inference import PaddlePredictor, PredictorOptions
+    from ppmirnet.inference.pipeline import plan_outputs, restore_and_report
 
     options = PredictorOptions(
         use_gpu=args.use_gpu, gpu_id=args.gpu_id, gpu_mem_mb=args.gpu_mem,
@@ -64,38 +63,8 @@ def main(argv=None):
     inputs = processing.list_images(args.image_dir)
     plan_outputs(inputs, args.output_dir)
     predictor = PaddlePredictor(args.model_dir, options, quiet=True)
-
-    if args.benchmark:
-        # oneDNN builds its kernels on the first run of each shape: warm up once.
-        image, _ = processing.read_image(inputs[0])
-        batch = processing.to_batch([image])
-        if args.tile and max(batch.shape[2:]) > args.tile:
-            batch = batch[:, :, :args.tile, :args.tile]
-        processing.run_padded(predictor, batch)
-
-    timer = StageTimer()
-    start = time.perf_counter()
-    bar = None
-    if sys.stderr.isatty() and len(inputs) > 1:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(inputs), unit="img", file=sys.stderr)
-    try:
-        restore_files(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
-                      timer=timer, progress=bar.update if bar else None)
-    finally:
-        if bar:
-            bar.close()
-    elapsed = time.perf_counter() - start
-    print(f"restored {timer.images} image(s) into {args.output_dir} in {elapsed:.3f} s "
-          f"({predictor.options.device}, {os.path.basename(predictor.program)})")
-
-    if args.benchmark:
-        text = format_report(build_report(predictor.describe(), timer, "MIRNet", args.batch_size, timer.shapes,
-                                          tile=args.tile, gpu_id=args.gpu_id))
-        print(text, end="")
-        if args.save_log_path:
-            save_report(text, args.save_log_path)
+    restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
+                       benchmark=args.benchmark, save_log_path=args.save_log_path, gpu_id=args.gpu_id)
 
 
 if __name__ == "__main__":

@@ -127,3 +127,57 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
         if progress:
             progress(len(idx))
     return outputs
+
+
+def _warm_up(runner, first_image, tile):
+    """Run the first image (or its first tile) once, untimed.
+
+    oneDNN and onnxruntime prepare their kernels on the first run of each
+    input shape; timing that would misstate the steady-state speed.
+    """
+    batch = processing.to_batch([processing.read_image(first_image)[0]])
+    if tile:
+        batch = batch[:, :, :tile, :tile]
+    processing.run_padded(runner, batch)
+
+
+def restore_and_report(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap=32,
+                       benchmark=False, save_log_path=None, gpu_id=0, model_name="MIRNet", out=None):
+    """What ``deploy/*/infer.py`` do: restore ``inputs``, print a summary, and the report.
+
+    With ``benchmark`` the runner is warmed up on the first image, then the
+    AutoLog-style report (:mod:`.report`) is printed and, if
+    ``save_log_path`` is given, written there. ``runner`` must have a
+    ``describe()`` method (both predictors do). Returns the :class:`StageTimer`.
+    """
+    import sys
+
+    from .report import build_report, format_report, save_report
+
+    out = out or sys.stdout
+    plan_outputs(inputs, output_dir)
+    if benchmark:
+        _warm_up(runner, inputs[0], tile)
+    timer = StageTimer()
+    bar = None
+    if sys.stderr.isatty() and len(inputs) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(inputs), unit="img", file=sys.stderr)
+    start = time.perf_counter()
+    try:
+        restore_files(runner, inputs, output_dir, batch_size, tile, tile_overlap, timer=timer,
+                      progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    engine = runner.describe()
+    print(f"restored {timer.images} image(s) into {output_dir} in {time.perf_counter() - start:.3f} s "
+          f"({engine['runtime_device']}, {engine['program']})", file=out)
+    if benchmark:
+        text = format_report(build_report(engine, timer, model_name, batch_size, timer.shapes,
+                                          tile=tile, gpu_id=gpu_id))
+        print(text, end="", file=out)
+        if save_log_path:
+            save_report(text, save_log_path)
+    return timer

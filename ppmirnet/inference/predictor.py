@@ -282,6 +282,7 @@ class PaddlePredictor:
         o = self.options
         return {
             "program": os.path.basename(self.program),
+            "runtime": "paddle_inference",
             "runtime_device": o.device,
             "ir_optim": True,
             "enable_memory_optim": _memory_optim_supported(self.program),

@@ -62,11 +62,14 @@ def build_report(engine, timer, model_name, batch_size, input_shapes, tile=0, gp
         tile (int): tile size used, 0 for none.
         gpu_id (int): GPU queried for memory when on GPU.
     """
-    import paddle
-
+    try:
+        import paddle
+    except ImportError:  # the onnxruntime path runs without Paddle
+        paddle = None
     on_gpu = engine.get("runtime_device") == "gpu"
-    cuda = paddle.version.cuda() if paddle.is_compiled_with_cuda() else None
-    cudnn = paddle.version.cudnn() if paddle.is_compiled_with_cuda() else None
+    with_cuda = paddle is not None and paddle.is_compiled_with_cuda()
+    cuda = paddle.version.cuda() if with_cuda else None
+    cudnn = paddle.version.cudnn() if with_cuda else None
     gpu_mem = gpu_memory_mb(gpu_id) if on_gpu else None
     shapes = ", ".join(f"3x{h}x{w}" for h, w in input_shapes) or "none"
     return [
@@ -77,8 +80,9 @@ def build_report(engine, timer, model_name, batch_size, input_shapes, tile=0, gp
             ("python_version", platform.python_version()),
         ]),
         ("Paddle info", [
-            ("paddle_version", paddle.__version__),
-            ("paddle_commit", paddle.version.commit),
+            ("paddle_version", paddle.__version__ if paddle else None),
+            ("paddle_commit", paddle.version.commit if paddle else None),
+            ("runtime", engine.get("runtime")),
             ("log_api_version", LOG_API_VERSION),
         ]),
         ("Conf info", [

@@ -1,0 +1,42 @@
+"""Restore images with a MIRNet ONNX model through onnxruntime (no Paddle needed).
+
+    python deploy/onnx/infer.py --onnx_file=inference/mirnet.onnx --image_dir=noisy/ --output_dir=out/
+
+Same processing, outputs and ``--benchmark`` report as
+``deploy/inference/infer.py``. Every flag accepts ``--flag=value``.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from ppmirnet.cli import run_tool, str2bool  # noqa: E402
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--onnx_file", required=True)
+    p.add_argument("--image_dir", required=True, help="an image file or a folder of images")
+    p.add_argument("--output_dir", default="output/onnx")
+    p.add_argument("--cpu_threads", type=int, default=2)
+    p.add_argument("--batch_size", type=int, default=1)
+    p.add_argument("--tile", type=int, default=0, help="tile size (multiple of 8) for large images; 0 = whole image")
+    p.add_argument("--tile_overlap", type=int, default=32)
+    p.add_argument("--benchmark", type=str2bool, default=False)
+    p.add_argument("--save_log_path", default=None)
+    args = p.parse_args(argv)
+    from ppmirnet import processing
+    from ppmirnet.inference.onnx_runtime import OnnxPredictor
+    from ppmirnet.inference.pipeline import plan_outputs, restore_and_report
+
+    inputs = processing.list_images(args.image_dir)
+    plan_outputs(inputs, args.output_dir)
+    predictor = OnnxPredictor(args.onnx_file, args.cpu_threads)
+    restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
+                       benchmark=args.benchmark, save_log_path=args.save_log_path)
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main))
