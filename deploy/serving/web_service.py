@@ -1,0 +1,128 @@
+"""MIRNet denoising service on Paddle Serving's pipeline (HTTP + gRPC).
+
+Run from the serving environment (``deploy/serving/.env``, Python 3.8/3.9)::
+
+    cd deploy/serving
+    .env/bin/python web_service.py --config=config.yml \
+        --opt op.mirnet.local_service_conf.devices="" op.mirnet.processing.tile=256
+
+Any ``key.path=value`` of config.yml can be overridden, after ``--opt`` /
+``-o`` or on its own. Then ``POST http://127.0.0.1:<http_port>/mirnet/prediction``
+with ``{"key": ["image"], "value": ["<base64 image>"]}``; see README.md.
+"""
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, ROOT)
+
+from ppmirnet.cli import run_tool  # noqa: E402
+from ppmirnet.serving import OP_NAME, load_service_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    """Command-line flags (``--flag=value`` works too)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", "--config", default=os.path.join(HERE, "config.yml"),
+                        help="service configuration (default: config.yml beside this script)")
+    parser.add_argument("-o", "--opt", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override config keys, e.g. op.mirnet.local_service_conf.devices=0")
+    parser.add_argument("--log_dir", default=os.path.join(HERE, "output"),
+                        help="where Paddle Serving writes PipelineServingLogs/ and ProcessInfo.json")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more overrides")
+    return parser.parse_args(argv)
+
+
+def build_service(processing):
+    """The WebService whose DAG is request -> MIRNet op -> response."""
+    import numpy as np
+    from paddle_serving_server.pipeline import RequestOp, ResponseOp
+    from paddle_serving_server.pipeline.channel import ChannelDataErrcode
+    from paddle_serving_server.web_service import Op, WebService
+
+    from ppmirnet.processing import from_batch, run_padded, run_tiled, to_batch
+    from ppmirnet.serving import (ERR_BAD_REQUEST, IMAGE_KEY, RequestError, decode_request,
+                                  encode_reply)
+
+    class MIRNetRequestOp(RequestOp):
+        """Paddle Serving's request unpacking, with a clear error for unpaired key/value lists."""
+
+        def unpack_request_package(self, request):
+            if len(request.key) != len(request.value):
+                return ({}, request.logid, ERR_BAD_REQUEST,
+                        f"request has {len(request.key)} key(s) but {len(request.value)} value(s)")
+            return super().unpack_request_package(request)
+
+    class MIRNetOp(Op):
+        """Decode the request image, restore it (tiled if large), reply with a PNG."""
+
+        def init_op(self):
+            self.processing = processing
+            # ImageInfo of each request between preprocess and postprocess.
+            self.infos = {}
+
+        def preprocess(self, input_dicts, data_id=0, log_id=0):
+            (_, fields), = input_dicts.items()
+            try:
+                rgb, info = decode_request(fields, self.processing["max_pixels"])
+            except RequestError as err:
+                return {}, True, err.code, str(err)
+            self.infos[data_id] = info
+            name = self.client.feed_names_[0]
+            return {name: to_batch([rgb])}, False, None, ""
+
+        def predict_batch(self, batch):
+            fetched = self.client.predict(feed={self.client.feed_names_[0]: batch},
+                                          fetch=None, batch=True)
+            return next(iter(fetched.values()))
+
+        def process(self, feed_batch, typical_logid=0):
+            batch = feed_batch[0][self.client.feed_names_[0]]
+            tile = self.processing["tile"]
+            if tile:
+                out = run_tiled(self.predict_batch, batch, tile, self.processing["tile_overlap"])
+            else:
+                out = run_padded(self.predict_batch, batch)
+            return {"restored": out}, ChannelDataErrcode.OK.value, ""
+
+        def postprocess(self, input_data, fetch_data, data_id=0, log_id=0):
+            info = self.infos.pop(data_id)
+            rgb = np.clip(from_batch(fetch_data["restored"])[0], 0.0, 1.0)
+            return {IMAGE_KEY: encode_reply(rgb, info)}, None, ""
+
+    class MIRNetService(WebService):
+        """Pipeline with a single MIRNet op."""
+
+        def get_pipeline_response(self, read_op):
+            return MIRNetOp(name=OP_NAME, input_ops=[read_op])
+
+        def prepare_pipeline_config(self, yml_file=None, yml_dict=None):
+            # As WebService's, with the request op above.
+            last_op = self.get_pipeline_response(MIRNetRequestOp())
+            self._server.set_response_op(ResponseOp(input_ops=[last_op]))
+            self._server.prepare_server(yml_file=yml_file, yml_dict=yml_dict)
+
+    return MIRNetService(name=OP_NAME)
+
+
+def main(argv=None):
+    """Load the config, build the pipeline and serve until killed."""
+    args = parse_args(argv)
+    conf, processing = load_service_config(args.config, args.opt + args.overrides)
+    log_dir = os.path.abspath(args.log_dir)
+    os.makedirs(log_dir, exist_ok=True)
+    # Read by Paddle Serving at import time: keep its logs out of the source tree.
+    os.environ["SERVING_HOME"] = log_dir
+    os.environ["SERVING_LOG_PATH"] = log_dir
+    service = build_service(processing)
+    service.prepare_pipeline_config(yml_dict=conf)
+    print(f"mirnet service: http://127.0.0.1:{conf['http_port']}/{OP_NAME}/prediction "
+          f"(rpc {conf['rpc_port']}, logs {log_dir})", flush=True)
+    service.run_service()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main))
