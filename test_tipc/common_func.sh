@@ -109,6 +109,13 @@ function func_card_count(){
     echo "${#cards[@]}"
 }
 
+# A command line with its runs of blanks squeezed to one space.
+function func_squeeze(){
+    local -a words
+    read -r -a words <<< "$1"
+    echo "${words[*]}"
+}
+
 # Print the last lines of a per-step log, so a failure shows its cause.
 function func_show_log(){
     local log=$1

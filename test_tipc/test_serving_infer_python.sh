@@ -74,19 +74,20 @@ if ! "${python}" -c "import paddle_serving_server" >/dev/null 2>&1; then
     exit 2
 fi
 
-# Record one step; the command is split into words (no globbing), not eval'd.
-function run_logged(){
-    local shown=$1
+# Run one step (COMMAND split into words: no globbing, no eval), its output
+# to LOG, its outcome to the results log.
+function run_step(){
+    local -a words
+    read -r -a words <<< "$1"
     local log=$2
-    shift 2
-    "$@" > "${log}" 2>&1
+    "${words[@]}" > "${log}" 2>&1
     local status=$?
     if [[ ${status} -ne 0 ]]; then
         func_show_log "${log}" 30
     else
         func_show_log "${log}" 5
     fi
-    status_check ${status} "${shown}" "${status_log}"
+    status_check ${status} "${words[*]} > ${log} 2>&1" "${status_log}"
     return ${status}
 }
 
@@ -155,10 +156,8 @@ set_serving_server=$(func_set_params "${serving_server_key}" "${serving_server_v
 set_serving_client=$(func_set_params "${serving_client_key}" "${serving_client_value}")
 trans_model_cmd="${python} ${trans_model_py} ${set_dirname} ${set_model_filename} ${set_params_filename} ${set_serving_server} ${set_serving_client}"
 rm -rf "${serving_server_value}" "${serving_client_value}"
-set -f
-run_logged "${trans_model_cmd} > ${LOG_PATH}/convert.log 2>&1" "${LOG_PATH}/convert.log" ${trans_model_cmd}
+run_step "${trans_model_cmd}" "${LOG_PATH}/convert.log"
 convert_status=$?
-set +f
 serving_server_abs=$(realpath -m "${serving_server_value}")
 
 GPU_COUNT=$(func_gpu_count "${python}")
@@ -187,7 +186,8 @@ for devices in "${device_values[@]}"; do
     web_args="${web_args} op.${model_name,,}.local_service_conf.model_config=${serving_server_abs}"
     web_args="${web_args} http_port=${http_port} rpc_port=${rpc_port} --log_dir=${LOG_PATH}/serving_logs_${device_label}"
     server_log="${LOG_PATH}/server_${device_label}.log"
-    web_service_cmd="${python} ${web_args} > ${server_log} 2>&1 &"
+    read -r -a web_words <<< "${python} ${web_args}"
+    web_service_cmd="cd ${serving_dir_value} && setsid ${web_words[*]} > ${server_log} 2>&1 &"
 
     _save_log_path="${LOG_PATH}/server_infer_${device_label}_${pipeline_py%_client*}_batchsize_1.log"
     set_image_dir=$(func_set_params "${image_dir_key}" "${image_dir_value}")
@@ -202,16 +202,14 @@ for devices in "${device_values[@]}"; do
     fi
     if [[ -n "${skip_reason}" ]]; then
         status_skip "${skip_reason}" "${web_service_cmd}" "${status_log}"
-        status_skip "${skip_reason}" "${pipeline_cmd} > ${_save_log_path} 2>&1" "${status_log}"
+        status_skip "${skip_reason}" "$(func_squeeze "${pipeline_cmd}") > ${_save_log_path} 2>&1" "${status_log}"
         status_skip "${skip_reason}" "${stop_cmd}" "${status_log}"
         continue
     fi
 
     # 2. start the service in its own session: its op processes can then be
     # stopped as one process group, and nothing else is signalled.
-    set -f
-    setsid ${python} ${web_args} > "${server_log}" 2>&1 < /dev/null &
-    set +f
+    setsid "${web_words[@]}" > "${server_log}" 2>&1 < /dev/null &
     server_pgid=$!
     # setsid runs the service as the leader of a new process group unless it
     # had to fork (caller already a group leader): then find the group.
@@ -231,11 +229,9 @@ for devices in "${device_values[@]}"; do
 
     # 3. the client
     if [[ ${start_status} -eq 0 ]]; then
-        set -f
-        run_logged "${pipeline_cmd} > ${_save_log_path} 2>&1" "${_save_log_path}" ${pipeline_cmd}
-        set +f
+        run_step "${pipeline_cmd}" "${_save_log_path}"
     else
-        status_skip "the service did not start" "${pipeline_cmd} > ${_save_log_path} 2>&1" "${status_log}"
+        status_skip "the service did not start" "$(func_squeeze "${pipeline_cmd}") > ${_save_log_path} 2>&1" "${status_log}"
     fi
 
     # 4. stop it

@@ -145,23 +145,26 @@ function split_alternatives(){
 }
 
 # Run one step: its output goes to LOG, its outcome to the results log.
+# The command is split into words (no globbing, no eval), so a config value
+# cannot run shell code.
 function run_step(){
-    local cmd=$1
+    local -a words
+    read -r -a words <<< "$1"
     local log=$2
-    local full="${cmd} > ${log} 2>&1"
-    # The command is split into words (no globbing) rather than eval'd, so a
-    # config value cannot run shell code.
-    set -f
-    ${cmd} > "${log}" 2>&1
+    "${words[@]}" > "${log}" 2>&1
     local status=$?
-    set +f
     if [[ ${status} -ne 0 ]]; then
         func_show_log "${log}" 30
     else
         func_show_log "${log}" 5
     fi
-    status_check ${status} "${full}" "${status_log}"
+    status_check ${status} "${words[*]} > ${log} 2>&1" "${status_log}"
     return ${status}
+}
+
+# Record a step this machine cannot run.
+function skip_step(){
+    status_skip "$1" "$(func_squeeze "$2") > $3 2>&1" "${status_log}"
 }
 
 # The inference grid for one model directory.
@@ -234,7 +237,7 @@ function func_inference(){
                         set_batchsize=$(func_set_params "${batch_size_key}" "${batch_size}")
                         local command="${_python} ${_script} ${use_gpu_key}=${use_gpu} ${set_tensorrt} ${set_precision} ${set_model_dir} ${set_batchsize} ${set_infer_data} ${set_benchmark} ${set_infer_params0} ${set_infer_params1}"
                         if [[ ${GPU_COUNT} -lt 1 ]]; then
-                            status_skip "no GPU on this machine" "${command} > ${_save_log_path} 2>&1" "${status_log}"
+                            skip_step "no GPU on this machine" "${command}" "${_save_log_path}"
                             continue
                         fi
                         run_step "${command}" "${_save_log_path}"
@@ -358,8 +361,8 @@ else
                     skip_reason="needs ${cards} GPUs, this machine has ${GPU_COUNT}"
                 fi
                 if [[ -n "${skip_reason}" ]]; then
-                    status_skip "${skip_reason}; its eval, export and inference are skipped too" \
-                        "${cmd} > ${train_log} 2>&1" "${status_log}"
+                    skip_step "${skip_reason}; its eval, export and inference are skipped too" \
+                        "${cmd}" "${train_log}"
                     continue
                 fi
 
