@@ -141,13 +141,11 @@ function stage_serving_model(){
     echo "serving model: ${weights} -> ${STAGE}/serving_model"
 }
 
+# setup_env.sh reuses a complete environment in seconds and builds one
+# (about a minute, 1 GB) otherwise.
 function ensure_serving_env(){
-    if [[ -x deploy/serving/.env/bin/python ]]; then
-        echo "serving environment: deploy/serving/.env (already there)"
-        return
-    fi
-    echo "serving environment: creating deploy/serving/.env"
-    bash deploy/serving/setup_env.sh || die "deploy/serving/setup_env.sh failed"
+    echo "serving environment: deploy/serving/.env (bash deploy/serving/setup_env.sh)"
+    bash deploy/serving/setup_env.sh > /dev/null || die "deploy/serving/setup_env.sh failed"
 }
 
 require_python

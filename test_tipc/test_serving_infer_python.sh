@@ -59,7 +59,7 @@ image_dir_value=$(func_parser_value "${lines[17]}")
 
 # The interpreter may be a relative path; the service runs from serving_dir.
 if [[ "${python}" == */* ]]; then
-    python=$(realpath -m "${python}")
+    python=$(realpath -ms "${python}")
 fi
 
 LOG_PATH="${ROOT}/test_tipc/output/${model_name}/${MODE}"
@@ -158,7 +158,7 @@ trans_model_cmd="${python} ${trans_model_py} ${set_dirname} ${set_model_filename
 rm -rf "${serving_server_value}" "${serving_client_value}"
 run_step "${trans_model_cmd}" "${LOG_PATH}/convert.log"
 convert_status=$?
-serving_server_abs=$(realpath -m "${serving_server_value}")
+serving_server_abs=$(realpath -ms "${serving_server_value}")
 
 GPU_COUNT=$(func_gpu_count "${python}")
 IFS='|' read -r -a device_values <<< "${web_use_gpu_list}"
@@ -191,7 +191,7 @@ for devices in "${device_values[@]}"; do
 
     _save_log_path="${LOG_PATH}/server_infer_${device_label}_${pipeline_py%_client*}_batchsize_1.log"
     set_image_dir=$(func_set_params "${image_dir_key}" "${image_dir_value}")
-    pipeline_cmd="${python} ${pipeline_py} ${set_image_dir} --port=${http_port} --output_dir=${LOG_PATH}/results_${device_label}"
+    pipeline_cmd="${python} ${pipeline_py} ${set_image_dir} --url=http://127.0.0.1:${http_port}/${model_name,,}/prediction --output_dir=${LOG_PATH}/results_${device_label}"
     stop_cmd="kill -TERM -- -<service process group>"
 
     skip_reason=""
