@@ -1,0 +1,190 @@
+"""A small, realistic denoising set made locally from scikit-image's sample images.
+
+Nothing is downloaded: the clean images are photographs that ship inside the
+scikit-image package. Noise follows the Poisson-Gaussian model of camera
+sensors (Foi et al., 2008) in its usual heteroscedastic Gaussian form, added
+in linear light and brought back to sRGB like a camera pipeline would:
+
+    lin   = srgb_to_linear(clean)
+    var_c = lin_c / peak + read_std ** 2           (shot + read noise)
+    noisy = linear_to_srgb(lin + sqrt(var) * z),   z ~ N(0, C)
+
+where ``C`` correlates the three channels by ``rho`` (as demosaicing and the
+colour matrix do). ``peak``, ``read_std`` and ``rho`` are drawn per pair.
+Both images are stored as 8-bit PNG, like SIDD.
+
+Layout written by :func:`make_lite_data` (the one :class:`PairedImageFolder` reads)::
+
+    <out>/train/input/*.png   <out>/train/groundtruth/*.png
+    <out>/val/input/*.png     <out>/val/groundtruth/*.png
+    <out>/lite.json           (sources, noise parameters, input PSNR)
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import cv2
+import numpy as np
+
+from ..errors import MissingDependencyError, UserError
+
+DEFAULT_SEED = 2020
+
+# (scikit-image loader, (top, left) of the crop after 2x downscaling, crop size).
+TRAIN_SOURCES = [
+    ("astronaut", (0, 32), 192),
+    ("rocket", (16, 64), 192),
+    ("stereo_motorcycle", (40, 90), 192),
+    ("immunohistochemistry", (40, 40), 192),
+    ("retina", (256, 256), 192),
+    ("camera", (24, 40), 192),
+]
+VAL_SOURCES = [
+    ("coffee", (36, 20), 128),
+    ("coffee", (36, 150), 128),
+    ("chelsea", (10, 40), 128),
+    ("chelsea", (10, 96), 128),
+]
+TRAIN_REALISATIONS = 2
+
+PEAK_RANGE = (40.0, 160.0)       # photo-electrons at full scale: lower is noisier
+READ_STD_RANGE = (0.004, 0.015)  # read noise, in linear units
+RHO_RANGE = (0.0, 0.4)           # correlation between the channels' noise
+
+
+def srgb_to_linear(x):
+    """The sRGB transfer function inverted (x in [0, 1])."""
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x):
+    """The sRGB transfer function (x in [0, 1])."""
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def add_camera_noise(clean, rng, peak, read_std, rho):
+    """Noisy version of a clean sRGB float image (HxWx3 in [0, 1]); see the module doc."""
+    lin = srgb_to_linear(clean.astype(np.float64))
+    std = np.sqrt(lin / peak + read_std ** 2)
+    z = rng.standard_normal(clean.shape)
+    shared = rng.standard_normal(clean.shape[:2] + (1,))
+    z = np.sqrt(1.0 - rho) * z + np.sqrt(rho) * shared
+    return linear_to_srgb(lin + std * z)
+
+
+def _load_sample(name):
+    try:
+        import skimage.data
+    except ImportError:
+        raise MissingDependencyError("the lite data needs scikit-image (pip install scikit-image)") from None
+    img = getattr(skimage.data, name)()
+    if isinstance(img, tuple):  # stereo_motorcycle: (left, right, disparity)
+        img = img[0]
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    return img[:, :, :3]
+
+
+def _clean_crop(name, corner, size):
+    # Halving the resolution averages away the JPEG artefacts and sensor
+    # noise some samples carry, so the clean images are clean.
+    img = _load_sample(name)
+    h, w = img.shape[:2]
+    small = cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    top, left = corner
+    crop = small[top:top + size, left:left + size]
+    if crop.shape[:2] != (size, size):
+        raise RuntimeError(f"lite source {name} is too small for a {size} crop at {corner}")
+    return crop
+
+
+def _to_u8(x):
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def _write_png(path, rgb_u8):
+    if not cv2.imwrite(path, rgb_u8[:, :, ::-1]):
+        raise UserError(f"cannot write {path}")
+
+
+def _psnr_u8(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def _make_split(folder, sources, realisations, rng):
+    os.makedirs(os.path.join(folder, "input"))
+    os.makedirs(os.path.join(folder, "groundtruth"))
+    records = []
+    for i, (name, corner, size) in enumerate(sources):
+        clean = _clean_crop(name, corner, size)
+        for r in range(realisations):
+            peak = float(np.exp(rng.uniform(*np.log(PEAK_RANGE))))
+            read_std = float(rng.uniform(*READ_STD_RANGE))
+            rho = float(rng.uniform(*RHO_RANGE))
+            noisy = _to_u8(add_camera_noise(clean / 255.0, rng, peak, read_std, rho))
+            stem = f"{i:02d}_{name}_{r}"
+            _write_png(os.path.join(folder, "input", stem + ".png"), noisy)
+            _write_png(os.path.join(folder, "groundtruth", stem + ".png"), clean)
+            records.append({"file": stem + ".png", "source": f"skimage.data.{name}",
+                            "peak": round(peak, 3), "read_std": round(read_std, 5),
+                            "rho": round(rho, 4), "input_psnr": round(_psnr_u8(noisy, clean), 3)})
+    return records
+
+
+def make_lite_data(out, seed=DEFAULT_SEED, overwrite=False):
+    """Generate the lite set under ``out`` (see the module doc); returns its summary dict.
+
+    The set is built in a temporary folder beside ``out`` and renamed into
+    place, so ``out`` is complete or absent, also when two processes race.
+    An existing ``out`` is kept unless ``overwrite``.
+    """
+    out = os.path.abspath(out)
+    if os.path.exists(out) and not overwrite:
+        raise UserError(f"{out} already exists (pass overwrite to regenerate it)")
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".lite-")
+    try:
+        rng = np.random.default_rng(seed)
+        summary = {
+            "seed": seed,
+            "noise": "heteroscedastic Poisson-Gaussian in linear light, channel-correlated",
+            "train": _make_split(os.path.join(tmp, "train"), TRAIN_SOURCES, TRAIN_REALISATIONS, rng),
+            "val": _make_split(os.path.join(tmp, "val"), VAL_SOURCES, 1, rng),
+        }
+        for split in ("train", "val"):
+            psnrs = [r["input_psnr"] for r in summary[split]]
+            summary[f"{split}_input_psnr_mean"] = round(float(np.mean(psnrs)), 3)
+        with open(os.path.join(tmp, "lite.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=1)
+        if overwrite and os.path.exists(out):
+            shutil.rmtree(out)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            if not os.path.isdir(os.path.join(out, "val")):
+                raise
+            # Another process finished the same (seeded, identical) set first.
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    return summary
+
+
+def ensure_lite_data(root, seed=DEFAULT_SEED, log=print):
+    """Generate the lite set under ``root`` unless both splits are already there."""
+    if all(os.path.isdir(os.path.join(root, s, d)) for s in ("train", "val")
+           for d in ("input", "groundtruth")):
+        return False
+    if os.path.exists(root) and os.listdir(root):
+        raise UserError(f"{root} exists but is not a complete lite set (expected train/ and val/ "
+                        f"with input/ and groundtruth/); remove it to regenerate it")
+    if os.path.isdir(root):
+        os.rmdir(root)
+    log(f"generating the lite data set in {root} (seed {seed})")
+    make_lite_data(root, seed=seed)
+    return True

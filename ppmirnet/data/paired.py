@@ -1,0 +1,130 @@
+"""Datasets of noisy/clean image pairs stored as files in two folders."""
+
+import os
+
+import numpy as np
+
+from ..errors import UserError
+from ..processing import IMAGE_EXTENSIONS, read_image
+from .lite import DEFAULT_SEED, ensure_lite_data
+from .transforms import paired_augment, paired_random_crop
+
+
+def _stems(folder):
+    files = {}
+    for name in sorted(os.listdir(folder)):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in IMAGE_EXTENSIONS:
+            continue
+        if stem in files:
+            raise UserError(f"{folder}: two images named {stem} ({files[stem]} and {name})")
+        files[stem] = name
+    return files
+
+
+def find_pairs(root):
+    """``[(input path, groundtruth path), ...]`` of ``root/input`` and ``root/groundtruth``.
+
+    Files pair by name without extension (``a.png`` with ``a.png`` or
+    ``a.jpg``). A file without its partner, a missing folder or an empty one
+    is a :class:`UserError` naming it.
+    """
+    folders = [os.path.join(root, "input"), os.path.join(root, "groundtruth")]
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise UserError(f"dataset folder not found: {folder} (expected {root}/input and "
+                            f"{root}/groundtruth holding noisy/clean pairs with the same names; "
+                            f"see data/README.md)")
+    noisy, clean = _stems(folders[0]), _stems(folders[1])
+    for stem, name in noisy.items():
+        if stem not in clean:
+            raise UserError(f"{os.path.join(folders[0], name)} has no ground truth in {folders[1]}")
+    for stem, name in clean.items():
+        if stem not in noisy:
+            raise UserError(f"{os.path.join(folders[1], name)} has no noisy input in {folders[0]}")
+    if not noisy:
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folders[0]}")
+    return [(os.path.join(folders[0], noisy[s]), os.path.join(folders[1], clean[s]))
+            for s in sorted(noisy)]
+
+
+def to_chw(img):
+    """HxWxC float32 image -> contiguous CxHxW float32 array."""
+    return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+
+
+class PairedImageFolder:
+    """Noisy/clean pairs from ``root/input`` and ``root/groundtruth``, matched by name.
+
+    An item is ``(noisy, clean)``, float32 CxHxW arrays in [0, 1]. For
+    training, items are fetched with a key ``(index, seed)`` (see
+    :class:`ppmirnet.data.sampler.SeededBatchSampler`) and the random crop
+    and flip/rotation are drawn from that seed; a plain integer index gives
+    the whole, untouched pair (evaluation).
+
+    Args:
+        root (str): folder holding ``input/`` and ``groundtruth/``.
+        patch_size (int or None): training crop size; None keeps whole images.
+        augment (bool): apply one of the 8 flips/rotations per sample.
+        repeat (int): how many times each pair appears in one epoch (many
+            random crops of a few large images).
+        cache (bool): keep decoded images in memory (small sets only).
+    """
+
+    def __init__(self, root, patch_size=None, augment=False, repeat=1, cache=False):
+        self.root = root
+        self.pairs = find_pairs(root)
+        self.names = [os.path.basename(n) for n, _ in self.pairs]
+        self.patch_size = patch_size
+        self.augment = augment
+        self.repeat = repeat
+        self._cache = {} if cache else None
+
+    def __len__(self):
+        return len(self.pairs) * self.repeat
+
+    def _load(self, i):
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        noisy_path, clean_path = self.pairs[i]
+        noisy, _ = read_image(noisy_path)
+        clean, _ = read_image(clean_path)
+        if noisy.shape != clean.shape:
+            raise UserError(f"{noisy_path} is {noisy.shape[1]}x{noisy.shape[0]} but "
+                            f"{clean_path} is {clean.shape[1]}x{clean.shape[0]}")
+        if self._cache is not None:
+            self._cache[i] = (noisy, clean)
+        return noisy, clean
+
+    def __getitem__(self, key):
+        if isinstance(key, (tuple, list)):
+            index, seed = key
+        else:
+            index, seed = key, None
+        i = int(index) % len(self.pairs)
+        noisy, clean = self._load(i)
+        if seed is not None:
+            rng = np.random.default_rng(seed)
+            if self.patch_size:
+                try:
+                    noisy, clean = paired_random_crop(noisy, clean, self.patch_size, rng)
+                except ValueError as err:
+                    raise UserError(f"{self.pairs[i][0]}: {err}") from None
+            if self.augment:
+                noisy, clean = paired_augment(noisy, clean, rng)
+        return to_chw(noisy), to_chw(clean)
+
+
+class LitePairs(PairedImageFolder):
+    """:class:`PairedImageFolder` over ``root/<split>`` of the lite set, generated if absent.
+
+    Args:
+        root (str): the lite set's folder (``data/lite``).
+        split (str): ``train`` or ``val``.
+        Other arguments as :class:`PairedImageFolder`.
+    """
+
+    def __init__(self, root, split, patch_size=None, augment=False, repeat=1, cache=False,
+                 log=print):
+        ensure_lite_data(root, seed=DEFAULT_SEED, log=log)
+        super().__init__(os.path.join(root, split), patch_size, augment, repeat, cache)

@@ -1,0 +1,136 @@
+"""Checkpoints: ``<name>.pdparams`` + ``.pdopt`` + ``.pdstates``, saved atomically as a set.
+
+``.pdparams`` is the model's state dict (loadable on its own), ``.pdopt``
+the optimizer's (with its learning-rate schedule) and ``.pdstates`` the
+training position: epoch, iteration, best metric, schedule, RNG state.
+
+Each file is written to a staging name first. Only when the three are
+complete is a marker written, then the files are renamed over the old set and
+the marker removed. A kill at any point leaves either the old set (staging
+files without marker: discarded) or the new one (marker present: the renames
+are finished by :func:`recover`), never a mix or a truncated file.
+"""
+
+import os
+
+import paddle
+
+from ..errors import UserError
+from ..utils.io import atomic_path
+
+EXTENSIONS = (".pdparams", ".pdopt", ".pdstates")
+
+
+def _staging(prefix, ext):
+    folder, name = os.path.split(prefix)
+    return os.path.join(folder, f".{name}.staging{ext}")
+
+
+def _marker(prefix):
+    folder, name = os.path.split(prefix)
+    return os.path.join(folder, f".{name}.staging.complete")
+
+
+def recover(prefix):
+    """Finish or discard an interrupted save of the set ``prefix`` (see the module doc)."""
+    marker = _marker(prefix)
+    if os.path.exists(marker):
+        for ext in EXTENSIONS:
+            if os.path.exists(_staging(prefix, ext)):
+                os.replace(_staging(prefix, ext), prefix + ext)
+        os.remove(marker)
+    else:
+        for ext in EXTENSIONS:
+            if os.path.exists(_staging(prefix, ext)):
+                os.remove(_staging(prefix, ext))
+
+
+def save_checkpoint(prefix, model_state, optimizer_state, states):
+    """Save the set ``prefix.{pdparams,pdopt,pdstates}`` atomically."""
+    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    recover(prefix)
+    for ext, obj in zip(EXTENSIONS, (model_state, optimizer_state, states)):
+        with atomic_path(_staging(prefix, ext)) as tmp:
+            paddle.save(obj, tmp)
+    with atomic_path(_marker(prefix)) as tmp:
+        open(tmp, "w").close()
+    recover(prefix)
+
+
+def checkpoint_prefix(path):
+    """``path`` without a checkpoint extension (``a/latest.pdparams`` -> ``a/latest``)."""
+    for ext in EXTENSIONS:
+        if path.endswith(ext):
+            return path[: -len(ext)]
+    return path
+
+
+def load_checkpoint(prefix):
+    """``(model_state, optimizer_state, states)`` of the set ``prefix``; errors name missing files."""
+    prefix = checkpoint_prefix(prefix)
+    missing = [prefix + ext for ext in EXTENSIONS if not os.path.isfile(prefix + ext)]
+    if missing:
+        raise UserError(f"cannot resume: checkpoint file not found: {missing[0]} (a checkpoint "
+                        f"is {prefix}.pdparams + .pdopt + .pdstates)")
+    try:
+        model_state = paddle.load(prefix + ".pdparams")
+        opt_state = paddle.load(prefix + ".pdopt")
+        states = paddle.load(prefix + ".pdstates", return_numpy=True)
+    except Exception as err:  # paddle raises many types for a damaged file
+        raise UserError(f"cannot read checkpoint {prefix}: {err}") from None
+    return model_state, opt_state, states
+
+
+def find_resume(resume, output_dir):
+    """The checkpoint prefix to resume from, or None to start afresh.
+
+    ``resume`` is None (start afresh), ``"auto"`` (``output_dir/latest`` if it
+    exists) or a checkpoint path with or without extension. Call
+    :func:`recover` on the prefix first (from one process only).
+    """
+    if resume is None:
+        return None
+    if resume == "auto":
+        prefix = os.path.join(output_dir, "latest")
+        return prefix if os.path.isfile(prefix + ".pdstates") else None
+    return checkpoint_prefix(resume)
+
+
+def load_weights(model, path):
+    """Load a ``.pdparams`` file (path with or without the extension) into ``model``.
+
+    Every parameter of the model must be in the file with the same shape;
+    otherwise a :class:`UserError` names the file and the first mismatch.
+    """
+    if path is None:
+        return
+    file = path if path.endswith(".pdparams") else path + ".pdparams"
+    if not os.path.isfile(file):
+        raise UserError(f"pretrained model not found: {file}")
+    try:
+        state = paddle.load(file)
+    except Exception as err:  # paddle raises many types for a damaged file
+        raise UserError(f"cannot read weights {file}: {err}") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{file} holds no state dict")
+    check_state_dict(model, state, file)
+    model.set_state_dict(state)
+
+
+def check_state_dict(model, state, name):
+    """Raise :class:`UserError` unless ``state`` fits ``model`` key for key and shape for shape."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        detail = []
+        if missing:
+            detail.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            detail.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        raise UserError(f"{name} does not fit this model ({'; '.join(detail)} keys); check the "
+                        f"Arch section matches the weights")
+    for k, v in own.items():
+        if list(state[k].shape) != list(v.shape):
+            raise UserError(f"{name}: {k} has shape {list(state[k].shape)}, the model expects "
+                            f"{list(v.shape)}; check the Arch section matches the weights")

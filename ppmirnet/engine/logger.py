@@ -1,0 +1,69 @@
+"""Training logs: one logger writing to stdout and ``train.log``, tqdm-friendly."""
+
+import logging
+import os
+import sys
+
+LOGGER_NAME = "ppmirnet"
+
+
+class _TqdmStreamHandler(logging.StreamHandler):
+    """Writes through ``tqdm.write`` so log lines do not break a progress bar."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+            self.flush()
+        except Exception:  # logging must never stop training
+            self.handleError(record)
+
+
+def setup_logger(log_file=None, rank=0):
+    """Configure and return the ``ppmirnet`` logger.
+
+    Rank 0 logs INFO to stdout and, if given, to ``log_file`` (appended, so a
+    resumed run continues the same file); other ranks log only warnings.
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    logger.propagate = False
+    logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    fmt = logging.Formatter("[%(asctime)s] %(levelname)s: %(message)s", "%Y/%m/%d %H:%M:%S")
+    stream = _TqdmStreamHandler(sys.stdout)
+    stream.setFormatter(fmt)
+    logger.addHandler(stream)
+    if log_file and rank == 0:
+        os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+        fh = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        fh.setFormatter(fmt)
+        logger.addHandler(fh)
+    return logger
+
+
+def get_logger():
+    """The ``ppmirnet`` logger (set up by :func:`setup_logger`, else a stdout default)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.handlers:
+        setup_logger()
+    return logger
+
+
+def format_train_line(epoch, epochs, it, iters, loss, lr, batch_cost, reader_cost, ips):
+    """The ``[Train]`` log line parsed by TIPC's benchmark tools."""
+    return (f"[Train] epoch: {epoch}/{epochs}, iter: {it}/{iters}, loss: {loss:.5f}, "
+            f"lr: {lr:.6f}, batch_cost: {batch_cost:.5f} s, reader_cost: {reader_cost:.5f} s, "
+            f"ips: {ips:.2f} samples/s")
+
+
+def format_eval_line(metrics, prefix="[Eval]"):
+    """``[Eval] psnr: 30.12, ssim: 0.8765`` for the metrics present."""
+    parts = []
+    if "psnr" in metrics:
+        parts.append(f"psnr: {metrics['psnr']:.2f}")
+    if "ssim" in metrics:
+        parts.append(f"ssim: {metrics['ssim']:.4f}")
+    return f"{prefix} " + ", ".join(parts)

@@ -1,0 +1,77 @@
+"""Learning-rate schedules, stepped once per training iteration."""
+
+import math
+
+from paddle.optimizer.lr import LRScheduler
+
+from ..errors import ConfigError
+
+
+class WarmupCosine(LRScheduler):
+    """Linear warm-up, then cosine annealing to ``eta_min`` at the end of training.
+
+    ``step()`` is called after every iteration; ``last_epoch`` counts
+    iterations. With ``by_epoch=True`` the rate changes only between epochs,
+    exactly as the official MIRNet schedule (GradualWarmupScheduler then
+    CosineAnnealingLR, stepped per epoch): for epoch ``e`` (1-based),
+    ``lr = base * e / W`` while ``e <= W``, then
+    ``eta_min + (base - eta_min) * (1 + cos(pi * (e - W - 1) / (E - W))) / 2``.
+    With ``by_epoch=False`` the same curve is followed per iteration.
+
+    Args:
+        learning_rate (float): peak rate ``base``.
+        epochs (int): training length ``E``.
+        iters_per_epoch (int): iterations in one epoch.
+        warmup_epochs (float): warm-up length ``W`` (0: none).
+        eta_min (float): final rate.
+        by_epoch (bool): constant within an epoch.
+    """
+
+    def __init__(self, learning_rate, epochs, iters_per_epoch, warmup_epochs=0.0, eta_min=0.0,
+                 by_epoch=True, last_epoch=-1):
+        if warmup_epochs >= epochs:
+            raise ConfigError(f"LRScheduler.warmup_epochs ({warmup_epochs}) must be smaller "
+                              f"than Global.epochs ({epochs})")
+        self.epochs = epochs
+        self.iters_per_epoch = max(1, iters_per_epoch)
+        self.warmup_epochs = warmup_epochs
+        self.eta_min = eta_min
+        self.by_epoch = by_epoch
+        super().__init__(learning_rate, last_epoch)
+
+    def lr_at(self, step):
+        """The rate of iteration ``step`` (0-based)."""
+        base, w, e_total = self.base_lr, self.warmup_epochs, self.epochs
+        if self.by_epoch:
+            e = step // self.iters_per_epoch + 1
+            if e <= w:
+                return base * e / w
+            t = (e - w - 1) / (e_total - w)
+        else:
+            warm_iters = w * self.iters_per_epoch
+            if step < warm_iters:
+                return base * (step + 1) / warm_iters
+            t = (step - warm_iters) / ((e_total - w) * self.iters_per_epoch)
+        t = min(max(t, 0.0), 1.0)
+        return self.eta_min + (base - self.eta_min) * (1.0 + math.cos(math.pi * t)) / 2.0
+
+    def get_lr(self):
+        return self.lr_at(max(self.last_epoch, 0))
+
+
+class Constant(LRScheduler):
+    """A constant rate (kept as a scheduler so checkpoints look the same)."""
+
+    def get_lr(self):
+        return self.base_lr
+
+
+def build_lr_scheduler(cfg, epochs, iters_per_epoch):
+    """Build the schedule of the ``LRScheduler`` config section."""
+    args = dict(cfg)
+    name = args.pop("name")
+    if name == "WarmupCosine":
+        return WarmupCosine(epochs=epochs, iters_per_epoch=iters_per_epoch, **args)
+    if name == "Constant":
+        return Constant(args["learning_rate"])
+    raise ConfigError(f"unknown LRScheduler {name!r}; expected WarmupCosine or Constant")

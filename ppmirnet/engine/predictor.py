@@ -1,0 +1,92 @@
+"""Dygraph inference: a model as a *runner* (float32 NCHW numpy -> NCHW numpy), self-ensemble.
+
+Runners plug into :mod:`ppmirnet.processing` (``restore``, ``run_tiled``), the
+same pre/post-processing path as Paddle Inference, ONNX and serving.
+"""
+
+import numpy as np
+import paddle
+
+from ..errors import UserError
+from ..modeling import MIRNet
+from .checkpoint import load_weights
+
+MODELS = {"MIRNet": MIRNet}
+
+
+def build_model(arch_cfg):
+    """The network of an ``Arch`` config section (``name`` + constructor arguments)."""
+    args = dict(arch_cfg)
+    name = args.pop("name")
+    if name not in MODELS:
+        raise UserError(f"unknown Arch.name {name!r}; expected one of: {', '.join(MODELS)}")
+    return MODELS[name](**args)
+
+
+def load_model(cfg, weights=None, required=True):
+    """Build the config's model and load ``weights`` (default ``Global.pretrained_model``).
+
+    With ``required``, missing weights are a :class:`UserError` (evaluating an
+    untrained network is almost always a mistake).
+    """
+    model = build_model(cfg["Arch"])
+    weights = weights if weights is not None else cfg["Global"]["pretrained_model"]
+    if weights is None:
+        if required:
+            raise UserError("no weights given: pass -o Global.pretrained_model=PATH(.pdparams)")
+    else:
+        load_weights(model, weights)
+    model.eval()
+    return model
+
+
+class DygraphRunner:
+    """Call a model on float32 NCHW numpy batches, without gradients.
+
+    Args:
+        model (paddle.nn.Layer): the network, put in eval mode.
+        amp_level (str or None): ``"O1"``/``"O2"`` to run under auto-cast (GPU).
+    """
+
+    def __init__(self, model, amp_level=None):
+        self.model = model
+        self.amp_level = amp_level
+        model.eval()
+
+    def __call__(self, batch):
+        with paddle.no_grad():
+            x = paddle.to_tensor(np.ascontiguousarray(batch, dtype=np.float32))
+            if self.amp_level:
+                with paddle.amp.auto_cast(level=self.amp_level):
+                    y = self.model(x)
+            else:
+                y = self.model(x)
+            return y.astype("float32").numpy()
+
+
+def _forward_mode(batch, mode):
+    out = np.rot90(batch, k=mode % 4, axes=(2, 3))
+    return out[:, :, ::-1] if mode >= 4 else out
+
+
+def _inverse_mode(batch, mode):
+    if mode >= 4:
+        batch = batch[:, :, ::-1]
+    return np.rot90(batch, k=-(mode % 4), axes=(2, 3))
+
+
+class SelfEnsemble:
+    """The x8 self-ensemble: average of ``runner`` over the 8 flips/rotations, each undone.
+
+    Wraps any runner; the result has the input's shape.
+    """
+
+    def __init__(self, runner):
+        self.runner = runner
+
+    def __call__(self, batch):
+        acc = np.zeros(batch.shape, dtype=np.float64)
+        for mode in range(8):
+            x = np.ascontiguousarray(_forward_mode(batch, mode))
+            acc += _inverse_mode(self.runner(x), mode)
+        return (acc / 8.0).astype(np.float32)
