@@ -3,8 +3,8 @@
 #
 #   bash test_tipc/prepare.sh CONFIG MODE
 #
-#   config.yaml    the training config the chain runs: configs/mirnet_lite.yaml
-#                  for the lite modes, configs/mirnet_sidd.yaml for the others
+#   config.yaml    the training config the chain runs, as a _base_ reference to
+#                  configs/mirnet_lite.yaml (lite modes) or configs/mirnet_sidd.yaml
 #   infer_images/  the images the inference steps denoise
 #   serving_model/ (serving_infer) an inference model in the legacy format,
 #                  exported from the lite model
@@ -70,12 +70,18 @@ function make_lite_data(){
     ${PYTHON} tools/make_lite_data.py --out=${LITE_DATA} || die "tools/make_lite_data.py failed"
 }
 
+# The staged config only points at the real one (_base_ is read relative to
+# the file naming it), so the chain runs exactly what users run.
 function stage_config(){
     local src=$1
     [[ -f "${src}" ]] || die "training config not found: ${src}"
     mkdir -p "${STAGE}"
-    cp "${src}" "${STAGE}/config.yaml"
-    echo "config: ${src} -> ${STAGE}/config.yaml"
+    {
+        echo "# Written by test_tipc/prepare.sh for ${MODE}: the TIPC chain trains, evaluates"
+        echo "# and exports with ${src}."
+        echo "_base_: $(realpath -ms --relative-to="${STAGE}" "${src}")"
+    } > "${STAGE}/config.yaml"
+    echo "config: ${STAGE}/config.yaml -> ${src}"
 }
 
 # Copy the first N images of folder SRC into DST (emptied first).

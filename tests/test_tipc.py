@@ -1,0 +1,283 @@
+"""TIPC configs and helpers: line layout, the shell parsers, step counting, data staging."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIPC = os.path.join(ROOT, "test_tipc")
+TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "train_infer_python.txt")
+SERVING_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "serving_infer_python.txt")
+
+sys.path.insert(0, TIPC)
+import check_results  # noqa: E402
+import sidd_blocks_to_png  # noqa: E402
+
+
+def config_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def bash(script, *args):
+    """Run ``script`` in bash with common_func.sh sourced; return stdout."""
+    full = f"source {TIPC}/common_func.sh\n{script}"
+    done = subprocess.run(["bash", "-c", full, "bash", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+# ------------------------------------------------------------------ layout
+
+# Keys at fixed line numbers (0-based) that the TIPC scripts, and Paddle's own
+# tooling, read blind.
+TRAIN_KEYS = {
+    1: "model_name", 2: "python", 3: "gpu_list", 10: "train_model_name", 11: "train_infer_img_dir",
+    14: "trainer", 15: "norm_train", 16: "pact_train", 17: "fpgm_train", 18: "distill_train",
+    23: "eval", 29: "norm_export", 30: "quant_export", 31: "fpgm_export", 32: "distill_export",
+    33: "export1", 34: "export2", 36: "infer_model", 37: "infer_export", 38: "infer_quant",
+    39: "inference", 40: "--use_gpu", 41: "--enable_mkldnn", 42: "--cpu_threads", 43: "--batch_size",
+    44: "--use_tensorrt", 45: "--precision", 46: "--model_dir", 47: "--image_dir", 48: "--save_log_path",
+    49: "--benchmark",
+}
+
+
+def test_train_config_line_layout():
+    lines = config_lines(TRAIN_CONFIG)
+    assert len(lines) == 51
+    assert lines[0] == "=" * 27 + "train_params" + "=" * 27
+    assert lines[22] == "=" * 27 + "eval_params" + "=" * 27
+    assert lines[26] == "=" * 27 + "infer_params" + "=" * 27
+    for index in (13, 21, 25, 35):
+        assert lines[index] == "##", index
+    for index in (12, 19, 20, 24, 50):
+        assert lines[index] == "null:null", index
+    for index, key in TRAIN_KEYS.items():
+        assert lines[index].split(":", 1)[0] == key, (index, lines[index])
+    assert lines[1] == "model_name:MIRNet"
+    assert lines[4].startswith("-o Global.device:")
+    assert lines[5] == "-o Global.auto_cast:null|amp"
+    assert lines[14] == "trainer:norm_train"
+    assert lines[39] == "inference:deploy/inference/infer.py"
+    assert lines[48] == "--save_log_path:null"
+    assert lines[49] == "--benchmark:True"
+
+
+def test_serving_config_line_layout():
+    lines = config_lines(SERVING_CONFIG)
+    assert len(lines) == 18
+    assert lines[0] == "=" * 27 + "serving_params" + "=" * 27
+    keys = [line.split(":", 1)[0] for line in lines[1:]]
+    assert keys == ["model_name", "python", "trans_model", "--dirname", "--model_filename", "--params_filename",
+                    "--serving_server", "--serving_client", "serving_dir", "web_service",
+                    "op.mirnet.local_service_conf.devices", "null", "null", "null", "null", "pipline",
+                    "--image_path"]
+
+
+def test_gpu_list_pairs_with_device_values():
+    cfg = check_results.ConfigLines(TRAIN_CONFIG)
+    gpus, devices = cfg.values(3), cfg.values(4)
+    assert len(gpus) == len(devices)
+    for gpu, device in zip(gpus, devices):
+        assert (device == "cpu") == (gpu == "-1"), (gpu, device)
+    assert "-1" in gpus and "0" in gpus and "0,1" in gpus
+
+
+# ------------------------------------------------------------ shell parsers
+
+
+def test_func_parser_key_value_split_on_first_colon():
+    out = bash('func_parser_key "$1"; func_parser_value "$1"; func_parser_value "$2"',
+               "infer_model:http://host:8080/w.pdparams", "nocolon")
+    assert out.splitlines() == ["infer_model", "http://host:8080/w.pdparams", ""]
+
+
+def test_func_parser_params_picks_the_mode_value():
+    lines = config_lines(TRAIN_CONFIG)
+    script = 'for m in lite_train_lite_infer whole_train_whole_infer whole_infer; do echo "[$(func_parser_params "$1" $m)]"; done'
+    assert bash(script, lines[6]).splitlines() == ["[1]", "[60]", "[]"]
+    assert bash(script, lines[8]).splitlines() == ["[2]", "[16]", "[]"]
+
+
+def test_func_set_params_leaves_out_null():
+    out = bash('echo "[$(func_set_params "-o Global.epochs" 1)]"; echo "[$(func_set_params null 1)]";'
+               'echo "[$(func_set_params --x null)]"; echo "[$(func_set_params --x "")]"')
+    assert out.splitlines() == ["[-o Global.epochs=1]", "[ ]", "[ ]", "[ ]"]
+
+
+def test_status_check_and_skip_line_format(tmp_path):
+    log = tmp_path / "results.log"
+    bash('status_check 0 "python a.py" "$1" >/dev/null; status_check 3 "python b.py" "$1" >/dev/null;'
+         'status_skip "no GPU" "python c.py" "$1" >/dev/null', str(log))
+    assert log.read_text().splitlines() == [
+        "Run successfully with command - python a.py!",
+        "Run failed with command - python b.py!",
+        "Run skipped (no GPU) with command - python c.py!",
+    ]
+
+
+def test_card_count():
+    out = bash('for g in -1 0 3 0,1 0,1,2,3 "10.0.0.1,10.0.0.2;0,1"; do func_card_count "$g"; done')
+    assert out.split() == ["0", "1", "1", "2", "4", "2"]
+
+
+# ------------------------------------------------------------ step counting
+
+
+def test_expected_cpu_steps_of_each_mode():
+    # lite: train + eval + export + oneDNN {on, off} x threads {1, 2} (fp32; fp16 is TensorRT only)
+    assert check_results.expected_steps(TRAIN_CONFIG, "lite_train_lite_infer") == 7
+    assert check_results.expected_steps(TRAIN_CONFIG, "lite_train_whole_infer") == 7
+    # whole_infer: export of the trained weights + the same 4 inference runs
+    assert check_results.expected_steps(TRAIN_CONFIG, "whole_infer") == 5
+    # full training runs on GPUs only
+    assert check_results.expected_steps(TRAIN_CONFIG, "whole_train_whole_infer") == 0
+    # serving: conversion, then start, client and stop for the CPU entry
+    assert check_results.expected_steps(SERVING_CONFIG, "serving_infer") == 4
+
+
+def _log(tmp_path, success, failed=0, skipped=2):
+    path = tmp_path / "results_python.log"
+    lines = [f"Run successfully with command - step {i}!" for i in range(success)]
+    lines += [f"Run failed with command - bad {i}!" for i in range(failed)]
+    lines += [f"Run skipped (no GPU on this machine) with command - gpu {i}!" for i in range(skipped)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_check_passes_only_on_the_exact_count_without_failures(tmp_path):
+    mode = "lite_train_lite_infer"
+    ok, message = check_results.check(TRAIN_CONFIG, mode, _log(tmp_path, 7))
+    assert ok and message.endswith("PASS")
+    assert "7 succeeded, 0 failed, 2 skipped" in message
+    ok, message = check_results.check(TRAIN_CONFIG, mode, _log(tmp_path, 6))
+    assert not ok and "fewer steps" in message
+    ok, message = check_results.check(TRAIN_CONFIG, mode, _log(tmp_path, 7, failed=1))
+    assert not ok and "a step failed" in message
+    ok, message = check_results.check(TRAIN_CONFIG, mode, _log(tmp_path, 8))
+    assert not ok and "more steps" in message
+    ok, message = check_results.check(TRAIN_CONFIG, mode, str(tmp_path / "absent.log"))
+    assert not ok and "not found" in message
+
+
+def test_check_results_command_line_exit_codes(tmp_path):
+    script = os.path.join(TIPC, "check_results.py")
+    base = [sys.executable, script, "--config", TRAIN_CONFIG, "--mode", "lite_train_lite_infer"]
+    good = subprocess.run(base + ["--log", _log(tmp_path, 7)], capture_output=True, text=True)
+    assert good.returncode == 0 and "PASS" in good.stdout
+    bad = subprocess.run(base + ["--log", _log(tmp_path, 3)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "FAIL" in bad.stdout
+    count = subprocess.run(base + ["--expected_only"], capture_output=True, text=True)
+    assert count.stdout.strip() == "7"
+
+
+# ------------------------------------------------- flags accepted by the tools
+
+
+def test_every_inference_flag_is_accepted_by_infer_py():
+    sys.path.insert(0, os.path.join(ROOT, "deploy", "inference"))
+    try:
+        import infer
+    finally:
+        sys.path.pop(0)
+    cfg = check_results.ConfigLines(TRAIN_CONFIG)
+    argv = []
+    for index in range(40, 50):
+        key = cfg.key(index)
+        value = cfg.values(index)[0]
+        if key != "null" and value not in ("", "null"):
+            argv.append(f"{key}={value}")
+    argv += [f"{cfg.key(46)}=some/model", f"{cfg.key(47)}=some/images"]
+    args = infer.parse_args(argv)
+    assert args.use_gpu is True and args.enable_mkldnn is True and args.cpu_threads == 1
+    assert args.batch_size == 1 and args.use_tensorrt is False and args.precision == "fp32"
+    assert args.benchmark is True and args.model_dir == "some/model"
+    for precision in cfg.values(45):
+        assert infer.parse_args(argv + [f"--precision={precision}"]).precision == precision
+
+
+def test_every_train_override_is_a_known_config_key():
+    from ppmirnet.config import load_config
+
+    cfg = check_results.ConfigLines(TRAIN_CONFIG)
+    overrides = ["Global.device=cpu", "Global.auto_cast=amp", "Global.epochs=1", "Global.output_dir=out",
+                 "DataLoader.Train.sampler.batch_size=2", "Global.pretrained_model=out/latest",
+                 "Global.save_inference_dir=out/infer", "Global.seed=42"]
+    # the keys the config lines pass with -o
+    for index in (4, 5, 6, 7, 8, 9, 27, 28):
+        assert cfg.key(index).startswith("-o "), index
+        key = cfg.key(index)[3:]
+        assert any(o.startswith(key + "=") for o in overrides), key
+    resolved = load_config(os.path.join(ROOT, "configs", "mirnet_lite.yaml"), overrides)
+    assert resolved["Global"]["epochs"] == 1
+    assert resolved["DataLoader"]["Train"]["sampler"]["batch_size"] == 2
+    assert resolved["Global"]["auto_cast"] == "amp"
+
+
+# ---------------------------------------------------------- SIDD staging
+
+
+def test_sidd_blocks_to_png_writes_the_first_blocks_in_rgb(tmp_path):
+    import cv2
+    import scipy.io
+
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 256, size=(3, 4, 16, 24, 3), dtype=np.uint8)
+    mat = tmp_path / "ValidationNoisyBlocksSrgb.mat"
+    scipy.io.savemat(str(mat), {"ValidationNoisyBlocksSrgb": blocks})
+    out = tmp_path / "png"
+    sidd_blocks_to_png.main(["--mat", str(mat), "--out_dir", str(out), "--blocks_per_image", "2"])
+    names = sorted(os.listdir(out))
+    assert names == ["00_00.png", "00_01.png", "01_00.png", "01_01.png", "02_00.png", "02_01.png"]
+    back = cv2.imread(str(out / "02_01.png"), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
+    np.testing.assert_array_equal(back, blocks[2, 1])
+
+
+def test_sidd_blocks_to_png_errors_name_the_file(tmp_path):
+    from ppmirnet.errors import UserError
+
+    with pytest.raises(UserError, match="file not found: .*nothere.mat"):
+        sidd_blocks_to_png.main(["--mat", str(tmp_path / "nothere.mat"), "--out_dir", str(tmp_path)])
+    import scipy.io
+
+    bad = tmp_path / "bad.mat"
+    scipy.io.savemat(str(bad), {"x": np.zeros((4, 4))})
+    with pytest.raises(UserError, match="no \\(images, blocks, H, W, 3\\) array"):
+        sidd_blocks_to_png.main(["--mat", str(bad), "--out_dir", str(tmp_path)])
+
+
+# ------------------------------------------------------------- the scripts
+
+
+@pytest.mark.parametrize("script", ["test_train_inference_python.sh", "prepare.sh"])
+def test_scripts_refuse_an_unknown_mode(script):
+    done = subprocess.run(["bash", os.path.join(TIPC, script), TRAIN_CONFIG, "klquant_whole_infer"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "unknown MODE 'klquant_whole_infer'" in done.stderr
+
+
+def test_prepare_whole_modes_say_what_to_put_where(tmp_path):
+    # Run on a copy of the scripts in an empty tree: no data/SIDD there.
+    tree = tmp_path / "repo"
+    (tree / "test_tipc").mkdir(parents=True)
+    for name in ("prepare.sh", "common_func.sh"):
+        (tree / "test_tipc" / name).write_text(open(os.path.join(TIPC, name)).read())
+    env = dict(os.environ, TIPC_PYTHON=sys.executable, PYTHONPATH=ROOT)
+    messages = {}
+    for mode in ("whole_infer", "whole_train_whole_infer", "lite_train_whole_infer"):
+        done = subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), TRAIN_CONFIG, mode],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 1, (mode, done.stdout, done.stderr)
+        messages[mode] = done.stderr
+    assert "ValidationNoisyBlocksSrgb.mat" in messages["whole_infer"]
+    assert "data/SIDD/val/" in messages["whole_infer"]
+    assert "data/SIDD/train/input/" in messages["whole_train_whole_infer"]
+    assert "tools/prepare_sidd.py" in messages["whole_train_whole_infer"]
+    assert "data/SIDD/val/" in messages["lite_train_whole_infer"]
+    assert not (tree / "test_tipc" / "data").exists()
+
