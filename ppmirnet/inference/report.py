@@ -19,7 +19,19 @@ LOG_API_VERSION = "1.0"
 
 
 def peak_rss_mb():
-    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    """Peak resident memory of this process so far, in MB.
+
+    Read from ``VmHWM`` in ``/proc/self/status``: ``getrusage``'s
+    ``ru_maxrss`` survives ``exec``, so a child started from a big parent
+    would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 

@@ -1,0 +1,69 @@
+"""Benchmark MIRNet's CPU runtimes against this machine's matrix-product rate.
+
+    python benchmarks/run_benchmark.py            # full run, default model (about an hour on 2 cores)
+    python benchmarks/run_benchmark.py --quick    # tiny model, seconds (run by the test suite)
+
+Prints one line per measurement and a markdown table; writes both, with
+every raw number, to --output (JSON) and the same name with ``.md``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from ppmirnet.cli import run_tool, str2bool  # noqa: E402
+from ppmirnet.errors import UserError  # noqa: E402
+
+
+def _csv(value):
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", type=str2bool, nargs="?", const=True, default=False,
+                   help="tiny model and images: checks every path in seconds")
+    p.add_argument("--paths", default=None, help="comma list of dygraph,paddle_onednn,paddle_native,onnxruntime")
+    p.add_argument("--threads", default=None, help="comma list of thread counts (1,2)")
+    p.add_argument("--cases", default=None, help="comma list of 256,512,12mp (quick: 64,tiled)")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per case, best kept")
+    p.add_argument("--work_dir", default=None, help="keep the exported benchmark model here between runs")
+    p.add_argument("--output", default=None, help="JSON results (default benchmarks/results/<full|quick>.json)")
+    args = p.parse_args(argv)
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    warnings.filterwarnings("ignore", message="No ccache found")
+    from ppmirnet.inference.benchmark import PATHS, run_benchmark
+    from ppmirnet.utils.io import atomic_path
+
+    paths = _csv(args.paths)
+    for name in paths or []:
+        if name not in PATHS:
+            raise UserError(f"unknown path {name!r} in --paths; valid: {', '.join(PATHS)}")
+    try:
+        threads = [int(t) for t in _csv(args.threads) or []] or None
+    except ValueError:
+        raise UserError(f"--threads must be a comma list of integers, got {args.threads!r}") from None
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                         "quick.json" if args.quick else "full.json")
+    try:
+        result = run_benchmark(args.quick, args.work_dir, paths, threads, _csv(args.cases), args.repeats,
+                               log=lambda line: print(line, flush=True))
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    print(result["table"])
+    with atomic_path(output) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=1)
+    md = os.path.splitext(output)[0] + ".md"
+    with atomic_path(md) as tmp:
+        with open(tmp, "w") as f:
+            f.write(f"Machine: {result['machine']}\n\n{result['table']}\n")
+    print(f"wrote {output} and {md}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_tool(main))

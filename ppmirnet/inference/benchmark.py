@@ -1,0 +1,400 @@
+"""CPU benchmark of MIRNet's runtimes against the machine's matrix-product rate.
+
+For each runtime (``dygraph``, Paddle Inference with and without oneDNN,
+onnxruntime), thread count and input it measures seconds per image, seconds
+per megapixel and peak RSS, each job in a fresh child process (so RSS and
+thread settings do not leak between jobs). In the same run it measures
+numpy's float32 matrix-product rate at each thread count and reports each
+job's efficiency = (model FLOPs / time) / that rate. Model FLOPs are counted
+exactly from the network (every convolution, transposed and fixed depthwise
+ones included; 1 MAC = 2 FLOPs).
+
+``benchmarks/run_benchmark.py`` is the command-line front end.
+"""
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .report import peak_rss_mb
+
+PATHS = ("dygraph", "paddle_onednn", "paddle_native", "onnxruntime")
+PATH_LABELS = {
+    "dygraph": "Paddle dygraph",
+    "paddle_onednn": "Paddle Inference + oneDNN",
+    "paddle_native": "Paddle Inference, no oneDNN",
+    "onnxruntime": "onnxruntime",
+}
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+# ----------------------------------------------------------------- FLOPs
+
+
+def _layer_macs(layer, inputs, output):
+    """MACs of one call of a convolution-like layer (hook helper)."""
+    import paddle.nn as nn
+
+    from ..modeling.resample import BilinearUp2, BlurPool
+
+    x = inputs[0]
+    if isinstance(layer, nn.Conv2DTranspose):
+        w = layer.weight.shape  # [Cin, Cout/groups, kh, kw]
+        return int(np.prod(x.shape)) * w[1] * w[2] * w[3]
+    if isinstance(layer, nn.Conv2D):
+        w = layer.weight.shape  # [Cout, Cin/groups, kh, kw]
+        return int(np.prod(output.shape)) * w[1] * w[2] * w[3]
+    if isinstance(layer, BlurPool):  # depthwise 3x3, stride 2
+        return int(np.prod(output.shape)) * 9
+    if isinstance(layer, BilinearUp2):  # depthwise 4x4 transposed conv on the input padded by 1
+        n, c, h, w = x.shape
+        return n * c * (h + 2) * (w + 2) * 16
+    return 0
+
+
+def _count_macs_at(model, height, width):
+    import paddle
+    import paddle.nn as nn
+
+    from ..modeling.resample import BilinearUp2, BlurPool
+
+    total = [0]
+    hooks = []
+    for layer in model.sublayers():
+        if isinstance(layer, (nn.Conv2D, nn.Conv2DTranspose, BlurPool, BilinearUp2)):
+            def hook(lay, inputs, output):
+                total[0] += _layer_macs(lay, inputs, output)
+            hooks.append(layer.register_forward_post_hook(hook))
+    try:
+        with paddle.no_grad():
+            model(paddle.zeros([1, 3, height, width], dtype="float32"))
+    finally:
+        for h in hooks:
+            h.remove()
+    return total[0]
+
+
+class MacCounter:
+    """Exact convolution MACs of a MIRNet for any input size, without running it there.
+
+    Every layer's input and output sizes are affine in H and in W, so the
+    MACs of one image are ``a*H*W + b*H + c*W + d`` (H, W padded to the
+    model's multiple). The four coefficients come from four small forward
+    passes with hooks on every convolution.
+    """
+
+    def __init__(self, model):
+        m = model.pad_multiple
+        s0, s1 = 2 * m, 4 * m
+        probes = [(s0, s0), (s0, s1), (s1, s0), (s1, s1)]
+        rows = [[h * w, h, w, 1] for h, w in probes]
+        values = [_count_macs_at(model, h, w) for h, w in probes]
+        self.coef = np.linalg.solve(np.array(rows, dtype=np.float64), np.array(values, dtype=np.float64))
+        self.multiple = m
+
+    def __call__(self, height, width, batch=1):
+        h = -(-height // self.multiple) * self.multiple
+        w = -(-width // self.multiple) * self.multiple
+        return int(round(batch * float(self.coef @ np.array([h * w, h, w, 1.0]))))
+
+
+class CountingRunner:
+    """Wraps a runner and adds up the MACs of every batch it is given (tiles included)."""
+
+    def __init__(self, runner, counter):
+        self.runner, self.counter, self.macs = runner, counter, 0
+
+    def __call__(self, batch):
+        self.macs += self.counter(batch.shape[2], batch.shape[3], batch.shape[0])
+        return self.runner(batch)
+
+
+# ------------------------------------------------------------- machine
+
+
+def machine_name():
+    """CPU model, core count and memory, e.g. ``AMD EPYC, 2 cores, 23 GiB``."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB"
+
+
+def _sgemm_child(n, seconds):
+    a = np.random.rand(n, n).astype(np.float32)
+    b = np.random.rand(n, n).astype(np.float32)
+    a @ b
+    best, start = float("inf"), time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * n**3 / best / 1e9
+
+
+def sgemm_gflops(threads, n=2048, seconds=3.0):
+    """numpy float32 matrix-product rate (GFLOP/s, best of ``seconds``) on ``threads`` threads."""
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
+    code = (f"from ppmirnet.inference.benchmark import _sgemm_child; "
+            f"print(_sgemm_child({n}, {seconds}))")
+    out = _run_child([sys.executable, "-c", code], env)
+    return float(out.strip().splitlines()[-1])
+
+
+def _version(module):
+    try:
+        return __import__(module).__version__
+    except ImportError:
+        return None
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def _repo_root():
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run_child(cmd, env):
+    env = dict(env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [_repo_root(), env.get("PYTHONPATH", "")] if p)
+    env.setdefault("GLOG_minloglevel", "2")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({' '.join(cmd[:3])} ...):\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def _make_runner(path, threads, model_dir):
+    if path == "dygraph":
+        import paddle
+
+        from ..modeling import MIRNet
+
+        paddle.set_device("cpu")
+        with open(os.path.join(model_dir, "arch.json")) as f:
+            model = MIRNet(**json.load(f))
+        model.set_state_dict(paddle.load(os.path.join(model_dir, "model.pdparams")))
+        model.eval()
+
+        def run(batch):
+            with paddle.no_grad():
+                return model(paddle.to_tensor(batch)).numpy()
+        return run
+    if path in ("paddle_onednn", "paddle_native"):
+        from .predictor import PaddlePredictor, PredictorOptions
+
+        opts = PredictorOptions(enable_mkldnn=path == "paddle_onednn", cpu_threads=threads)
+        return PaddlePredictor(model_dir, opts, quiet=True)
+    if path == "onnxruntime":
+        from .onnx_runtime import OnnxPredictor
+
+        return OnnxPredictor(os.path.join(model_dir, "model.onnx"), threads)
+    raise ValueError(f"unknown path {path!r}; valid: {', '.join(PATHS)}")
+
+
+def _job_child(spec):
+    """Run one job (in a child process) and return its measurements."""
+    from .. import processing
+
+    with open(os.path.join(spec["model_dir"], "macs.json")) as f:
+        coef = json.load(f)
+    counter = _StoredCounter(coef["coef"], coef["multiple"])
+    runner = _make_runner(spec["path"], spec["threads"], spec["model_dir"])
+    results = []
+    rng = np.random.default_rng(0)
+    for case in spec["cases"]:
+        h, w, tile = case["height"], case["width"], case.get("tile", 0)
+        image = rng.random((h, w, 3), dtype=np.float32)
+        counting = CountingRunner(runner, counter)
+        warm = image[:tile, :tile] if tile else image
+        for _ in range(spec["warmup"]):
+            processing.restore(runner, warm)
+        times = []
+        for _ in range(spec["repeats"]):
+            counting.macs = 0
+            start = time.perf_counter()
+            processing.restore(counting, image, tile=tile or None, overlap=case.get("overlap", 32))
+            times.append(time.perf_counter() - start)
+        results.append(dict(case, seconds=min(times), all_seconds=times, macs=counting.macs,
+                            peak_rss_mb=peak_rss_mb()))
+    return results
+
+
+class _StoredCounter(MacCounter):
+    def __init__(self, coef, multiple):  # noqa: super().__init__ would run the model
+        self.coef, self.multiple = np.array(coef), multiple
+
+
+def prepare_model(arch, work_dir, seed=0, with_onnx=True):
+    """Build a randomly initialised MIRNet, export it (Paddle + ONNX) and count its MACs.
+
+    Writes into ``work_dir``: ``arch.json``, ``model.pdparams``,
+    ``inference.json``/``.pdiparams``, ``model.onnx``, ``macs.json``.
+    Speed does not depend on the weights, so no checkpoint is needed.
+    """
+    import paddle
+
+    from ..export import export_inference_model
+    from ..modeling import MIRNet
+
+    paddle.seed(seed)
+    model = MIRNet(**arch)
+    model.eval()
+    os.makedirs(work_dir, exist_ok=True)
+    with open(os.path.join(work_dir, "arch.json"), "w") as f:
+        json.dump(model.arch, f)
+    paddle.save(model.state_dict(), os.path.join(work_dir, "model.pdparams"))
+    # Count first: after export the layer runs its static program and the
+    # per-layer hooks no longer fire.
+    counter = MacCounter(model)
+    export_inference_model(model, work_dir)
+    with open(os.path.join(work_dir, "macs.json"), "w") as f:
+        json.dump({"coef": counter.coef.tolist(), "multiple": counter.multiple}, f)
+    if with_onnx:
+        from .onnx_runtime import export_onnx
+
+        export_onnx(work_dir, os.path.join(work_dir, "model.onnx"))
+    return counter
+
+
+def run_job(path, threads, cases, model_dir, warmup=1, repeats=2):
+    """Measure ``cases`` (dicts with height, width, optional tile/overlap/name) in a child."""
+    spec = dict(path=path, threads=threads, cases=cases, model_dir=model_dir, warmup=warmup, repeats=repeats)
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
+    load_before = os.getloadavg()
+    code = ("import json, sys; from ppmirnet.inference.benchmark import _job_child; "
+            "print('RESULT ' + json.dumps(_job_child(json.loads(sys.argv[1]))))")
+    out = _run_child([sys.executable, "-c", code, json.dumps(spec)], env)
+    line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
+    results = json.loads(line[len("RESULT "):])
+    load_after = os.getloadavg()
+    for r in results:
+        r.update(path=path, threads=threads, load_before=load_before[0], load_after=load_after[0])
+    return results
+
+
+def derive(result, sgemm):
+    """Add seconds per megapixel, GFLOP/s and efficiency (vs ``sgemm[threads]``)."""
+    mp = result["height"] * result["width"] / 1e6
+    gflops = 2.0 * result["macs"] / result["seconds"] / 1e9
+    rate = sgemm.get(str(result["threads"])) or sgemm.get(result["threads"])
+    return dict(result, megapixels=mp, s_per_mp=result["seconds"] / mp, gflops=gflops,
+                efficiency=gflops / rate if rate else None)
+
+
+def default_plan(quick):
+    """The jobs of a full run (default model) or a quick one (tiny model, seconds)."""
+    if quick:
+        arch = dict(n_feat=8, n_RRG=1, n_MSRB=1)
+        cases = [dict(key="64", name="64x64", height=64, width=64),
+                 dict(key="tiled", name="tiled 100x75", height=75, width=100, tile=48, overlap=8)]
+        jobs = [(p, 1, cases) for p in PATHS]
+        return arch, jobs, dict(warmup=1, repeats=1)
+    arch = {}
+    c256 = dict(key="256", name="256x256", height=256, width=256)
+    c512 = dict(key="512", name="512x512", height=512, width=512)
+    c12 = dict(key="12mp", name="12 MP 4000x3000 tiled", height=3000, width=4000, tile=512, overlap=32)
+    jobs = []
+    for t in (1, 2):
+        for p in PATHS:
+            jobs.append((p, t, [c256]))
+    for t in (1, 2):
+        for p in ("paddle_onednn", "onnxruntime"):
+            jobs.append((p, t, [c512]))
+    jobs.append(("paddle_onednn", 2, [c12]))
+    return arch, jobs, dict(warmup=1, repeats=2)
+
+
+def format_table(rows):
+    """Markdown table of derived results."""
+    lines = ["| input | runtime | threads | s/image | s/MP | GFLOP/s | efficiency | peak RSS (MB) | load avg |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        eff = "n/a" if r["efficiency"] is None else f"{r['efficiency']:.2f}"
+        lines.append(
+            f"| {r['name']} | {PATH_LABELS[r['path']]} | {r['threads']} | {r['seconds']:.2f} | "
+            f"{r['s_per_mp']:.1f} | {r['gflops']:.1f} | {eff} | {r['peak_rss_mb']:.0f} | "
+            f"{r['load_before']:.2f}->{r['load_after']:.2f} |")
+    return "\n".join(lines)
+
+
+def select_jobs(plan, paths=None, threads=None, cases=None):
+    """Keep the planned jobs whose runtime, thread count and case key are listed (None = all)."""
+    jobs = []
+    for path, t, job_cases in plan:
+        if (paths and path not in paths) or (threads and t not in threads):
+            continue
+        kept = [c for c in job_cases if not cases or c["key"] in cases]
+        if kept:
+            jobs.append((path, t, kept))
+    return jobs
+
+
+def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=None,
+                  repeats=None, log=print):
+    """Run the benchmark; returns a dict with machine, sgemm rates, MACs and result rows.
+
+    Args:
+        quick (bool): tiny model and images (seconds), for the test suite.
+        work_dir (str): keeps the exported model between runs (a temporary
+            folder by default).
+        paths, threads, cases: restrict the plan (see :func:`default_plan`).
+        repeats (int): timed runs per case (the best is reported).
+        log: called with each progress line.
+    """
+    arch, plan, reps = default_plan(quick)
+    jobs = select_jobs(plan, paths, threads, cases)
+    if not jobs:
+        raise ValueError("no benchmark job left after filtering")
+    if repeats:
+        reps = dict(reps, repeats=repeats)
+    own_tmp = None
+    if work_dir is None:
+        own_tmp = tempfile.TemporaryDirectory(prefix="mirnet-bench-")
+        work_dir = own_tmp.name
+    try:
+        log(f"machine: {machine_name()}; load average {os.getloadavg()[0]:.2f}")
+        needs_onnx = any(p == "onnxruntime" for p, _, _ in jobs)
+        if not os.path.isfile(os.path.join(work_dir, "macs.json")):
+            prepare_model(arch, work_dir, with_onnx=needs_onnx)
+        with open(os.path.join(work_dir, "macs.json")) as f:
+            stored = json.load(f)
+        counter = _StoredCounter(stored["coef"], stored["multiple"])
+        with open(os.path.join(work_dir, "arch.json")) as f:
+            full_arch = json.load(f)
+        macs_256 = counter(256, 256)
+        log(f"model {full_arch}: {macs_256 / 1e9:.2f} GMACs at 256x256")
+        thread_counts = sorted({t for _, t, _ in jobs})
+        sgemm = {str(t): sgemm_gflops(t, n=512 if quick else 2048, seconds=0.3 if quick else 3.0)
+                 for t in thread_counts}
+        for t in thread_counts:
+            log(f"numpy float32 matmul, {t} thread(s): {sgemm[str(t)]:.1f} GFLOP/s")
+        rows = []
+        for path, t, cases in jobs:
+            for r in run_job(path, t, cases, work_dir, **reps):
+                r = derive(r, sgemm)
+                rows.append(r)
+                eff = "n/a" if r["efficiency"] is None else f"{r['efficiency']:.2f}"
+                log(f"{r['name']:>12} {path:<14} threads={t} {r['seconds']:.3f} s/image "
+                    f"{r['s_per_mp']:.2f} s/MP {r['gflops']:.1f} GFLOP/s efficiency={eff} "
+                    f"peak_rss={r['peak_rss_mb']:.0f} MB load={r['load_before']:.2f}->{r['load_after']:.2f}")
+        return dict(machine=machine_name(), arch=full_arch, gmacs_256=macs_256 / 1e9, sgemm_gflops=sgemm,
+                    rows=rows, table=format_table(rows), quick=quick,
+                    paddle_version=_version("paddle"), onnxruntime_version=_version("onnxruntime"))
+    finally:
+        if own_tmp is not None:
+            own_tmp.cleanup()
