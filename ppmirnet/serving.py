@@ -18,6 +18,7 @@ import base64
 import binascii
 import os
 import shutil
+import socket
 import struct
 import tempfile
 
@@ -253,6 +254,17 @@ def load_service_config(path, overrides=()):
         if not isinstance(conf.get(key), int):
             raise ConfigError(f"{path}: {key} must be a port number")
     return conf, processing
+
+
+def check_ports_free(conf):
+    """Raise :class:`ConfigError` if ``http_port`` or ``rpc_port`` is taken on 127.0.0.1."""
+    for key in ("http_port", "rpc_port"):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            if sock.connect_ex(("127.0.0.1", conf[key])) == 0:
+                raise ConfigError(f"{key} {conf[key]} is already in use (another service is listening)")
+    if conf["http_port"] == conf["rpc_port"]:
+        raise ConfigError(f"http_port and rpc_port are both {conf['http_port']}")
 
 
 # --------------------------------------------------------------- conversion

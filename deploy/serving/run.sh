@@ -3,7 +3,7 @@
 #
 #   bash deploy/serving/run.sh start --model_dir=DIR [--port=18080] [--rpc_port=PORT]
 #                                    [--devices=""] [--run_dir=DIR] [--netns=False]
-#                                    [--timeout=300]
+#                                    [--timeout=300] [--opt=KEY=VALUE ...]
 #   bash deploy/serving/run.sh stop   [--run_dir=DIR]
 #   bash deploy/serving/run.sh status [--run_dir=DIR]
 #
@@ -14,6 +14,8 @@
 #   service answers on http://127.0.0.1:PORT/mirnet/prediction.
 #   --netns=True runs it in a private network namespace (unshare -n): only
 #   processes entered into it (nsenter --net=/proc/PID/ns/net) can reach it.
+#   --opt overrides a key of config.yml (repeatable), e.g.
+#   --opt=op.mirnet.processing.tile=256.
 # stop: terminates the service's whole process group and waits until nothing
 #   of it is left.
 # RUN_DIR (default deploy/serving/output) keeps the converted model, the pid
@@ -23,7 +25,7 @@ set +m  # no job control: the background service is not made a group leader here
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "[run.sh] $*" >&2; }
 
@@ -45,6 +47,7 @@ DEVICES=""
 RUN_DIR="${HERE}/output"
 NETNS=False
 TIMEOUT=300
+OPTS=()
 while [ $# -gt 0 ]; do
     arg="$1"; shift
     case "$arg" in
@@ -61,6 +64,7 @@ while [ $# -gt 0 ]; do
         --run_dir) RUN_DIR="$val" ;;
         --netns) NETNS="$val" ;;
         --timeout) TIMEOUT="$val" ;;
+        --opt) OPTS+=("$val") ;;
         --help) usage; exit 0 ;;
         *) die "unknown flag: $key (see: bash $0 --help)" ;;
     esac
@@ -160,7 +164,7 @@ do_start() {
     local cmd=("$PY" "${HERE}/web_service.py" --config="${HERE}/config.yml" --log_dir="$RUN_DIR"
                --opt "http_port=${PORT}" "rpc_port=${RPC_PORT}"
                "op.mirnet.local_service_conf.model_config=${server}"
-               "op.mirnet.local_service_conf.devices=${DEVICES}")
+               "op.mirnet.local_service_conf.devices=${DEVICES}" ${OPTS[@]+"${OPTS[@]}"})
     if is_true "$NETNS"; then
         unshare -n true 2>/dev/null || die "--netns=True needs 'unshare -n' (root or user namespaces)"
         command -v ip >/dev/null || die "--netns=True needs the 'ip' command to bring up loopback"

@@ -36,9 +36,8 @@ usable() {
 find_python() {
     local cand
     if [ -n "${SERVING_PYTHON:-}" ]; then
-        if usable "$SERVING_PYTHON"; then echo "$SERVING_PYTHON"; return 0; fi
-        echo "error: SERVING_PYTHON=$SERVING_PYTHON is not a working Python 3.8 or 3.9" >&2
-        return 1
+        usable "$SERVING_PYTHON" && echo "$SERVING_PYTHON"
+        return
     fi
     for cand in python3.9 python3.8; do
         if command -v "$cand" >/dev/null 2>&1 && usable "$(command -v "$cand")"; then
@@ -64,8 +63,8 @@ is_ready() {
 }
 
 # One setup at a time (run.sh and the tests may start at once).
-mkdir -p "$HERE"
-exec 9>"${HERE}/.env.lock"
+LOCK="${TMPDIR:-/tmp}/ppmirnet-serving-env-$(echo "$ENV_DIR" | sha256sum | cut -c1-12).lock"
+exec 9>"$LOCK"
 flock 9
 
 if [ "$FORCE" = 0 ] && is_ready; then
@@ -75,6 +74,10 @@ if [ "$FORCE" = 0 ] && is_ready; then
 fi
 
 if ! PY="$(find_python)"; then
+    if [ -n "${SERVING_PYTHON:-}" ]; then
+        echo "error: SERVING_PYTHON=$SERVING_PYTHON is not a working Python 3.8 or 3.9" >&2
+        exit 3
+    fi
     echo "error: Paddle Serving 0.9.0 needs Python 3.8 or 3.9 and none was found" \
          "(looked at \$SERVING_PYTHON, python3.9/python3.8 on PATH and pyenv versions);" \
          "install one, e.g. 'pyenv install 3.9.18', or set SERVING_PYTHON=/path/to/python3.9" >&2
@@ -82,15 +85,24 @@ if ! PY="$(find_python)"; then
 fi
 
 log "creating ${ENV_DIR} from ${PY} ($("$PY" -V 2>&1)); about 1 GB, a minute or two"
+PIP_LOG="${HERE}/setup_env.log"
+: > "$PIP_LOG"
 rm -rf "$ENV_DIR"
-"$PY" -m venv "$ENV_DIR"
+run_logged() {
+    if ! "$@" >>"$PIP_LOG" 2>&1; then
+        tail -n 25 "$PIP_LOG" >&2
+        echo "error: setting up the serving environment failed at: $*; full log: $PIP_LOG" >&2
+        exit 4
+    fi
+}
+run_logged "$PY" -m venv "$ENV_DIR"
 VPY="${ENV_DIR}/bin/python"
-"$VPY" -m pip install --quiet --upgrade "pip<25" >&2
-"$VPY" -m pip install --quiet -r "$REQ" >&2
+run_logged "$VPY" -m pip install --upgrade "pip<25"
+run_logged "$VPY" -m pip install -r "$REQ"
 # paddle-serving-app pins an opencv-python that no longer builds; its other
 # requirements are in requirements.txt, so it is installed without them.
-"$VPY" -m pip install --quiet --no-deps paddle-serving-app==0.9.0 >&2
-"$VPY" -c "import paddle, cv2, numpy, yaml, paddle_serving_server, paddle_serving_client, paddle_serving_app" >&2
+run_logged "$VPY" -m pip install --no-deps paddle-serving-app==0.9.0
+run_logged "$VPY" -c "import paddle, cv2, numpy, yaml, paddle_serving_server, paddle_serving_client, paddle_serving_app"
 req_hash > "$STAMP"
 log "ready: $("$VPY" -c 'import paddle, sys; print("python", sys.version.split()[0], "paddle", paddle.__version__)' 2>/dev/null)"
 echo "$VPY"

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
 from ppmirnet.cli import run_tool  # noqa: E402
-from ppmirnet.serving import OP_NAME, load_service_config  # noqa: E402
+from ppmirnet.serving import OP_NAME, check_ports_free, load_service_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -112,6 +112,7 @@ def main(argv=None):
     """Load the config, build the pipeline and serve until killed."""
     args = parse_args(argv)
     conf, processing = load_service_config(args.config, args.opt + args.overrides)
+    check_ports_free(conf)
     log_dir = os.path.abspath(args.log_dir)
     os.makedirs(log_dir, exist_ok=True)
     # Read by Paddle Serving at import time: keep its logs out of the source tree.
