@@ -1,8 +1,9 @@
 #!/bin/bash
-# CI driver for TIPC on a CPU machine: the lite train -> infer chain and the
-# serving chain, each checked against the steps its config lists.
+# CI driver for TIPC on a CPU machine: the lite train -> infer chain, the
+# serving chain and the ONNX chain, each checked against the steps its config
+# lists.
 #
-#   bash test_tipc/ci.sh [lite|serving|all]      (default: all)
+#   bash test_tipc/ci.sh [lite|serving|onnx|all]      (default: all)
 #
 # Uses the project's environment (.venv/bin first on PATH when it exists).
 # Fails (exit 1) if preparation fails, if any step says "Run failed", or if
@@ -12,8 +13,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$(pwd)
 WHAT=${1:-all}
 case ${WHAT} in
-    lite|serving|all) ;;
-    *) echo "usage: bash test_tipc/ci.sh [lite|serving|all]" >&2; exit 2 ;;
+    lite|serving|onnx|all) ;;
+    *) echo "usage: bash test_tipc/ci.sh [lite|serving|onnx|all]" >&2; exit 2 ;;
 esac
 
 if [[ -x "${ROOT}/.venv/bin/python" ]]; then
@@ -23,6 +24,7 @@ export GLOG_minloglevel=${GLOG_minloglevel:-2}
 
 TRAIN_CONFIG=test_tipc/configs/MIRNet/train_infer_python.txt
 SERVING_CONFIG=test_tipc/configs/MIRNet/serving_infer_python.txt
+ONNX_CONFIG=test_tipc/configs/MIRNet/paddle2onnx_infer_python.txt
 OUT=test_tipc/output/MIRNet
 status=0
 summary=()
@@ -56,6 +58,10 @@ fi
 if [[ ${WHAT} == serving || ${WHAT} == all ]]; then
     run_chain serving "${SERVING_CONFIG}" serving_infer test_tipc/test_serving_infer_python.sh \
         "${OUT}/serving_infer/results_serving.log"
+fi
+if [[ ${WHAT} == onnx || ${WHAT} == all ]]; then
+    run_chain onnx "${ONNX_CONFIG}" paddle2onnx_infer test_tipc/test_paddle2onnx.sh \
+        "${OUT}/paddle2onnx_infer/results_paddle2onnx.log"
 fi
 
 echo "=============== TIPC summary ==============="

@@ -6,9 +6,10 @@
 #   config.yaml    the training config the chain runs, as a _base_ reference to
 #                  configs/mirnet_lite.yaml (lite modes) or configs/mirnet_sidd.yaml
 #   infer_images/  the images the inference steps denoise
-#   serving_model/ (serving_infer) an inference model in the legacy format,
-#                  exported from the lite model
-#   serving_images/ (serving_infer) the images the serving client sends
+#   inference_model/ (serving_infer, paddle2onnx_infer) the lite model exported
+#                  in both program formats (.json and the legacy .pdmodel that
+#                  Paddle Serving reads)
+#   deploy_images/ (serving_infer, paddle2onnx_infer) the images they restore
 #
 # Lite modes make their data locally (tools/make_lite_data.py: nothing is
 # downloaded). The whole modes read the real SIDD data from data/SIDD/ and
@@ -20,7 +21,7 @@ source test_tipc/common_func.sh
 
 FILENAME=$1
 MODE=$2
-MODES="lite_train_lite_infer lite_train_whole_infer whole_infer whole_train_whole_infer serving_infer"
+MODES="lite_train_lite_infer lite_train_whole_infer whole_infer whole_train_whole_infer serving_infer paddle2onnx_infer"
 
 if [[ $# -lt 2 ]]; then
     echo "usage: bash test_tipc/prepare.sh CONFIG MODE" >&2
@@ -126,25 +127,30 @@ function stage_sidd_infer_images(){
         --out_dir="${dst}" --blocks_per_image=1 || die "could not read the SIDD validation blocks"
 }
 
-# An inference model in the legacy (.pdmodel) format for Paddle Serving, from
+# An inference model in both program formats for the deployment chains, from
 # the weights of the lite chain when it ran, else from a one-epoch lite training.
-function stage_serving_model(){
+function stage_deploy_model(){
     local weights="test_tipc/output/${model_name}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null/latest"
     if [[ ! -f "${weights}.pdparams" ]]; then
-        local train_dir="${STAGE}/serving_train"
-        echo "serving model: no lite chain weights, training the lite model for one epoch"
+        local train_dir="${STAGE}/deploy_train"
+        echo "inference model: no lite chain weights, training the lite model for one epoch"
         ${PYTHON} tools/train.py -c configs/mirnet_lite.yaml -o Global.device=cpu -o Global.epochs=1 \
-            -o Global.output_dir="${train_dir}" > "${STAGE}/serving_train.log" 2>&1 \
-            || { tail -n 20 "${STAGE}/serving_train.log"; die "lite training for the serving model failed"; }
+            -o Global.output_dir="${train_dir}" > "${STAGE}/deploy_train.log" 2>&1 \
+            || { tail -n 20 "${STAGE}/deploy_train.log"; die "lite training for the inference model failed"; }
         weights="${train_dir}/latest"
     fi
-    rm -rf "${STAGE}/serving_model"
+    if [[ -f "${STAGE}/inference_model/inference.pdmodel" \
+        && "${STAGE}/inference_model/inference.pdmodel" -nt "${weights}.pdparams" ]]; then
+        echo "inference model: ${STAGE}/inference_model (already exported from ${weights})"
+        return
+    fi
+    rm -rf "${STAGE}/inference_model"
     ${PYTHON} tools/export_model.py -c configs/mirnet_lite.yaml -o Global.pretrained_model="${weights}" \
-        --save_dir="${STAGE}/serving_model" --legacy_format > "${STAGE}/serving_export.log" 2>&1 \
-        || { tail -n 20 "${STAGE}/serving_export.log"; die "export of the serving model failed"; }
-    [[ -f "${STAGE}/serving_model/inference.pdmodel" ]] \
-        || die "export wrote no ${STAGE}/serving_model/inference.pdmodel"
-    echo "serving model: ${weights} -> ${STAGE}/serving_model"
+        --save_dir="${STAGE}/inference_model" --legacy_format > "${STAGE}/deploy_export.log" 2>&1 \
+        || { tail -n 20 "${STAGE}/deploy_export.log"; die "export of the inference model failed"; }
+    [[ -f "${STAGE}/inference_model/inference.pdmodel" ]] \
+        || die "export wrote no ${STAGE}/inference_model/inference.pdmodel"
+    echo "inference model: ${weights} -> ${STAGE}/inference_model"
 }
 
 # setup_env.sh reuses a complete environment in seconds and builds one
@@ -181,9 +187,16 @@ case ${MODE} in
         ;;
     serving_infer)
         make_lite_data
-        stage_images ${LITE_DATA}/val/input "${STAGE}/serving_images" ${LITE_INFER_IMAGES}
-        stage_serving_model
+        mkdir -p "${STAGE}"
+        stage_images ${LITE_DATA}/val/input "${STAGE}/deploy_images" ${LITE_INFER_IMAGES}
+        stage_deploy_model
         ensure_serving_env
+        ;;
+    paddle2onnx_infer)
+        make_lite_data
+        mkdir -p "${STAGE}"
+        stage_images ${LITE_DATA}/val/input "${STAGE}/deploy_images" ${LITE_INFER_IMAGES}
+        stage_deploy_model
         ;;
 esac
 echo "prepared ${MODE} in ${STAGE}"

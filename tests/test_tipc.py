@@ -11,6 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIPC = os.path.join(ROOT, "test_tipc")
 TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "train_infer_python.txt")
 SERVING_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "serving_infer_python.txt")
+ONNX_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "paddle2onnx_infer_python.txt")
 
 sys.path.insert(0, TIPC)
 import check_results  # noqa: E402
@@ -78,6 +79,17 @@ def test_serving_config_line_layout():
                     "--image_path"]
 
 
+def test_paddle2onnx_config_line_layout():
+    lines = config_lines(ONNX_CONFIG)
+    assert len(lines) == 13
+    assert lines[0] == "=" * 27 + "paddle2onnx_params" + "=" * 27
+    keys = [line.split(":", 1)[0] for line in lines[1:]]
+    assert keys == ["model_name", "python", "2onnx", "--model_dir", "null", "null", "--save_file",
+                    "--opset_version", "null", "inference", "--onnx_file", "--image_dir"]
+    # the ONNX file the inference reads is the one the conversion writes
+    assert lines[7].split(":", 1)[1] == lines[11].split(":", 1)[1]
+
+
 def test_gpu_list_pairs_with_device_values():
     cfg = check_results.ConfigLines(TRAIN_CONFIG)
     gpus, devices = cfg.values(3), cfg.values(4)
@@ -138,6 +150,8 @@ def test_expected_cpu_steps_of_each_mode():
     assert check_results.expected_steps(TRAIN_CONFIG, "whole_train_whole_infer") == 0
     # serving: conversion, then start, client and stop for the CPU entry
     assert check_results.expected_steps(SERVING_CONFIG, "serving_infer") == 4
+    # ONNX: conversion + onnxruntime inference
+    assert check_results.expected_steps(ONNX_CONFIG, "paddle2onnx_infer") == 2
 
 
 def _log(tmp_path, success, failed=0, skipped=2):
