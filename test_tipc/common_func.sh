@@ -78,18 +78,21 @@ function status_skip(){
     echo "Run skipped (${reason}) with command - ${run_command}!" >> "${run_log}"
 }
 
-# How many CUDA devices PYTHON's paddle can use (0 on a CPU build or without a GPU).
+# How many CUDA devices PYTHON's paddle can use (0 on a CPU build or without a
+# GPU); -1 when PYTHON cannot import paddle at all.
 function func_gpu_count(){
     local _python=$1
     local n
     n=$(GLOG_minloglevel=3 ${_python} -c "
+import warnings
+warnings.filterwarnings('ignore')
 import paddle
 print(paddle.device.cuda.device_count() if paddle.device.is_compiled_with_cuda() else 0)
 " 2>/dev/null | tail -n 1)
     if [[ "${n}" =~ ^[0-9]+$ ]]; then
         echo "${n}"
     else
-        echo 0
+        echo -1
     fi
 }
 

@@ -199,4 +199,9 @@ case ${MODE} in
         stage_deploy_model
         ;;
 esac
+case ${MODE} in
+    serving_infer|paddle2onnx_infer) ;;
+    # test_train_inference_python.sh checks it runs the mode staged here
+    *) echo "${MODE}" > "${STAGE}/prepared_train_mode" ;;
+esac
 echo "prepared ${MODE} in ${STAGE}"

@@ -125,7 +125,6 @@ if [[ ! -f "${status_log}" ]]; then
 fi
 failed_before=$(grep -c "Run failed" "${status_log}")
 
-GPU_COUNT=$(func_gpu_count "${python}")
 orig_cuda_visible_devices=${CUDA_VISIBLE_DEVICES-__unset__}
 
 # Put CUDA_VISIBLE_DEVICES back as the caller had it.
@@ -136,7 +135,6 @@ function restore_cuda_visible_devices(){
         export CUDA_VISIBLE_DEVICES=${orig_cuda_visible_devices}
     fi
 }
-echo "################### ${model_name} ${MODE}: ${GPU_COUNT} GPU(s) usable by ${python} ###################"
 
 # Split "a|b|c" into the named array.
 function split_alternatives(){
@@ -250,12 +248,25 @@ function func_inference(){
     done
 }
 
-# The steps need the data and the training config that prepare.sh stages.
-if [[ "${norm_trainer} ${eval_py} ${norm_export} ${infer_export_list}" == *test_tipc/data/* ]] \
-    && [[ ! -d test_tipc/data/${model_name} ]]; then
-    echo "error: test_tipc/data/${model_name} is missing: run 'bash test_tipc/prepare.sh ${FILENAME} ${MODE}' first" >&2
+# The steps need the data and the training config that prepare.sh stages
+# for this very MODE (lite and whole modes stage different configs and images).
+stage_dir=test_tipc/data/${model_name}
+if [[ "${norm_trainer} ${eval_py} ${norm_export} ${infer_export_list}" == *${stage_dir}/* ]]; then
+    prepared=$(cat "${stage_dir}/prepared_train_mode" 2>/dev/null)
+    if [[ "${prepared}" != "${MODE}" ]]; then
+        echo "error: ${stage_dir} is not prepared for ${MODE}${prepared:+ (it is for ${prepared})}:" \
+            "run 'bash test_tipc/prepare.sh ${FILENAME} ${MODE}' first" >&2
+        exit 2
+    fi
+fi
+
+GPU_COUNT=$(func_gpu_count "${python}")
+if [[ ${GPU_COUNT} -lt 0 ]]; then
+    echo "error: '${python}' cannot import paddle: activate the project environment" \
+        "(e.g. 'source .venv/bin/activate')" >&2
     exit 2
 fi
+echo "################### ${model_name} ${MODE}: ${GPU_COUNT} GPU(s) usable by ${python} ###################"
 
 if [[ "${MODE}" == "whole_infer" ]]; then
     if [[ -n "${GPUID}" ]]; then
