@@ -116,14 +116,6 @@ benchmark_value=$(func_parser_value "${lines[49]}")
 infer_key1=$(func_parser_key "${lines[50]}")
 infer_value1=$(func_parser_value "${lines[50]}")
 
-LOG_PATH="./test_tipc/output/${model_name}/${MODE}"
-mkdir -p "${LOG_PATH}"
-status_log="${LOG_PATH}/results_python.log"
-
-if [[ ! -f "${status_log}" ]]; then
-    : > "${status_log}"
-fi
-failed_before=$(grep -c "Run failed" "${status_log}")
 
 orig_cuda_visible_devices=${CUDA_VISIBLE_DEVICES-__unset__}
 
@@ -267,6 +259,13 @@ if [[ ${GPU_COUNT} -lt 0 ]]; then
     exit 2
 fi
 echo "################### ${model_name} ${MODE}: ${GPU_COUNT} GPU(s) usable by ${python} ###################"
+
+LOG_PATH="./test_tipc/output/${model_name}/${MODE}"
+mkdir -p "${LOG_PATH}"
+status_log="${LOG_PATH}/results_python.log"
+
+[[ -f "${status_log}" ]] || : > "${status_log}"
+failed_before=$(grep -c "Run failed" "${status_log}")
 
 if [[ "${MODE}" == "whole_infer" ]]; then
     if [[ -n "${GPUID}" ]]; then

@@ -295,3 +295,18 @@ def test_prepare_whole_modes_say_what_to_put_where(tmp_path):
     assert "data/SIDD/val/" in messages["lite_train_whole_infer"]
     assert not (tree / "test_tipc" / "data").exists()
 
+
+
+def test_chain_refuses_a_mode_prepare_did_not_stage(tmp_path):
+    tree = tmp_path / "repo"
+    (tree / "test_tipc" / "data" / "MIRNet").mkdir(parents=True)
+    for name in ("test_train_inference_python.sh", "common_func.sh"):
+        (tree / "test_tipc" / name).write_text(open(os.path.join(TIPC, name)).read())
+    script = str(tree / "test_tipc" / "test_train_inference_python.sh")
+    (tree / "test_tipc" / "data" / "MIRNet" / "prepared_train_mode").write_text("whole_infer\n")
+    done = subprocess.run(["bash", script, TRAIN_CONFIG, "lite_train_lite_infer"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "not prepared for lite_train_lite_infer (it is for whole_infer)" in done.stderr
+    assert "bash test_tipc/prepare.sh" in done.stderr
+    assert not (tree / "test_tipc" / "output").exists() or not list((tree / "test_tipc" / "output").rglob("*.log"))
