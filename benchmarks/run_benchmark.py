@@ -29,8 +29,10 @@ def main(argv=None):
                    help="tiny model and images: checks every path in seconds")
     p.add_argument("--paths", default=None, help="comma list of dygraph,paddle_onednn,paddle_native,onnxruntime")
     p.add_argument("--threads", default=None, help="comma list of thread counts (1,2)")
-    p.add_argument("--cases", default=None, help="comma list of 256,512,12mp (quick: 64,tiled)")
+    p.add_argument("--cases", default=None, help="comma list of 256,512,12mp,12mp1024 (quick: 64,tiled)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per case, best kept")
+    p.add_argument("--full_12mp", type=str2bool, nargs="?", const=True, default=False,
+                   help="time every tile of the 12 MP cases (default: first tiles, rest extrapolated)")
     p.add_argument("--work_dir", default=None, help="keep the exported benchmark model here between runs")
     p.add_argument("--output", default=None, help="JSON results (default benchmarks/results/<full|quick>.json)")
     args = p.parse_args(argv)
@@ -50,7 +52,7 @@ def main(argv=None):
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                          "quick.json" if args.quick else "full.json")
     try:
-        result = run_benchmark(args.quick, args.work_dir, paths, threads, _csv(args.cases), args.repeats,
+        result = run_benchmark(args.quick, args.work_dir, paths, threads, _csv(args.cases), args.repeats, args.full_12mp,
                                log=lambda line: print(line, flush=True))
     except ValueError as err:
         raise UserError(str(err)) from err

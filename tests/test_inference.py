@@ -103,6 +103,16 @@ def test_restore_files_batches_mixed_sizes_and_keeps_formats(exported, images, t
     np.testing.assert_array_equal(cv2.imread(outputs[3], cv2.IMREAD_UNCHANGED)[:, :, 3], alpha_in)
 
 
+def test_restore_files_rejects_bad_settings_before_writing(images, tmp_path):
+    inputs = processing.list_images(images)
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="--batch_size must be >= 1"):
+        restore_files(lambda b: b, inputs, str(out), batch_size=0)
+    with pytest.raises(UserError, match="--tile_overlap must be in"):
+        restore_files(lambda b: b, inputs, str(out), tile=48, tile_overlap=48)
+    assert not out.exists()
+
+
 def test_plan_outputs_rejects_collisions_and_overwriting_inputs(tmp_path):
     with pytest.raises(UserError, match=r"x\.jpg and .*x\.png would both be written"):
         plan_outputs([str(tmp_path / "x.jpg"), str(tmp_path / "x.png")], str(tmp_path / "out"))
@@ -185,7 +195,6 @@ def test_infer_cli_tiled_legacy_native_and_log_redirected_to_itself(exported, im
     (["--use_gpu=True"], "needs a GPU build of PaddlePaddle"),
     (["--use_tensorrt=True"], "--use_tensorrt=True needs a GPU build of PaddlePaddle"),
     (["--tile=30"], "--tile must be 0 or a positive multiple of 8"),
-    (["--batch_size=0"], "--batch_size must be >= 1"),
 ])
 def test_infer_cli_errors_are_one_line_and_exit_1(exported, images, tmp_path, flags, message):
     if "--use_gpu=True" in flags or "--use_tensorrt=True" in flags:

@@ -1,0 +1,74 @@
+"""The benchmark: exact MAC counting and the quick mode of benchmarks/run_benchmark.py."""
+
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+from helpers import run_cli
+from ppmirnet import processing
+from ppmirnet.inference.benchmark import PATHS, CountingRunner, MacCounter, _count_macs_at
+from ppmirnet.modeling import MIRNet
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    paddle.seed(0)
+    model = MIRNet(n_feat=8, n_RRG=1, n_MSRB=1)
+    model.eval()
+    return model, MacCounter(model)
+
+
+@pytest.mark.parametrize("h, w", [(40, 56), (75, 100), (128, 64)])
+def test_mac_formula_equals_hooked_count(tiny, h, w):
+    model, counter = tiny
+    padded = (-(-h // 8) * 8, -(-w // 8) * 8)
+    assert counter(h, w) == _count_macs_at(model, *padded)
+    assert counter(h, w, batch=3) == 3 * counter(h, w)
+
+
+def test_default_model_macs_at_256():
+    # About 479 GMACs of convolution plus ~2 GMACs for bilinear x2 written
+    # as a fixed depthwise transposed convolution (and the blur filters).
+    counter = MacCounter(MIRNet())
+    assert counter(256, 256) == pytest.approx(481.10e9, rel=1e-4)
+    assert counter(512, 512) == pytest.approx(4 * 481.10e9, rel=0.01)
+
+
+def test_counting_runner_adds_every_tile(tiny):
+    _, counter = tiny
+    counting = CountingRunner(lambda b: b, counter)
+    processing.run_tiled(counting, np.zeros((1, 3, 75, 100), np.float32), tile=48, overlap=8)
+    # 3 x 2 tiles of 48x48 (the last row/column shifted back inside the image).
+    assert counting.macs == 6 * counter(48, 48)
+
+
+def test_quick_benchmark_runs_every_path(tmp_path):
+    out = tmp_path / "quick.json"
+    proc = run_cli("benchmarks/run_benchmark.py", "--quick", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert "load average" in proc.stdout and "GFLOP/s" in proc.stdout
+    assert result["quick"] is True and result["sgemm_gflops"]["1"] > 1.0
+    counter = MacCounter(MIRNet(**result["arch"]))
+    rows = result["rows"]
+    assert sorted({r["path"] for r in rows}) == sorted(PATHS)
+    assert len(rows) == 2 * len(PATHS)
+    for r in rows:
+        assert r["seconds"] > 0 and r["peak_rss_mb"] > 10
+        assert 0 < r["efficiency"] < 2
+        assert r["gflops"] == pytest.approx(2 * r["macs"] / r["seconds"] / 1e9)
+        if r["key"] == "64":
+            assert r["macs"] == counter(64, 64)
+        else:
+            assert r["macs"] == 6 * counter(48, 48)
+            assert r["estimated"] and r["timed_tiles"] == 3 and r["total_tiles"] == 6
+    md = (tmp_path / "quick.md").read_text()
+    assert md.startswith("Machine: ") and md.count("\n| ") == 2 + len(rows) - 1
+
+
+def test_benchmark_rejects_unknown_path(tmp_path):
+    proc = run_cli("benchmarks/run_benchmark.py", "--quick", "--paths=tensorflow", f"--output={tmp_path / 'x.json'}")
+    assert proc.returncode == 1
+    assert "error: unknown path 'tensorflow' in --paths" in proc.stderr
