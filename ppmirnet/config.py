@@ -128,8 +128,8 @@ _DATASETS = OneOf({
 
 _SAMPLER = {
     "batch_size": _f(int, minimum=1),
-    "shuffle": _f(bool, False),
-    "drop_last": _f(bool, False),
+    "shuffle": _f(bool, True),
+    "drop_last": _f(bool, True),
 }
 
 _LOADER = {
@@ -197,7 +197,7 @@ SCHEMA = {
     "DataLoader": {
         "Train": {
             "dataset": _DATASETS,
-            "sampler": dict(_SAMPLER, shuffle=_f(bool, True), drop_last=_f(bool, True)),
+            "sampler": dict(_SAMPLER),
             "loader": dict(_LOADER),
             "mixup": {
                 "start_epoch": _f(int, None, nullable=True, minimum=1),
@@ -206,7 +206,7 @@ SCHEMA = {
         },
         "Eval": {
             "dataset": _DATASETS,
-            "sampler": dict(_SAMPLER),
+            "sampler": {"batch_size": _f(int, 1, minimum=1)},
             "loader": dict(_LOADER),
         },
     },
@@ -369,7 +369,7 @@ def dump_config(cfg):
     """The resolved config as YAML text (without the bookkeeping key ``config_file``)."""
     data = copy.deepcopy(cfg)
     data.get("Global", {}).pop("config_file", None)
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
 
 
 def save_config(cfg, path):

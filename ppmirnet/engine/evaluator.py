@@ -68,3 +68,74 @@ def evaluate_model(model, loader, names=("psnr", "ssim"), ensemble=False, amp_le
     finally:
         if was_training:
             model.train()
+
+
+def evaluate_config(cfg, ensemble=False, with_input=False, progress=None):
+    """Evaluate ``Global.pretrained_model`` on ``DataLoader.Eval`` of a config.
+
+    Returns a JSON-ready dict: the means, the image count, what was
+    evaluated, and with ``with_input`` the metrics of the noisy input too.
+    """
+    from ..config import amp_level
+    from ..data import build_eval_loader
+    from . import env
+    from .predictor import load_model
+
+    g = cfg["Global"]
+    env.set_device(g["device"])
+    rank, world = env.init_distributed()
+    model = load_model(cfg)
+    section = cfg["DataLoader"]["Eval"]
+    if section["dataset"]["name"] == "DNDBenchmark":
+        raise ValueError("DND has no ground truth: use denoise_dnd")
+    dataset, loader = build_eval_loader(section, rank, world)
+    names = cfg["Metric"]["names"]
+    result = evaluate_model(model, loader, names, ensemble=ensemble, amp_level=amp_level(cfg),
+                            progress=progress if rank == 0 else False)
+    report = {
+        "config": g.get("config_file"),
+        "weights": g["pretrained_model"],
+        "dataset": dict(section["dataset"]),
+        "ensemble": bool(ensemble),
+        "images": result["count"],
+        "psnr": result.get("psnr"),
+        "ssim": result.get("ssim"),
+        "ssim_variant": "skimage structural_similarity, gaussian_weights, sigma 1.5, "
+                        "use_sample_covariance False, data_range 1",
+    }
+    if with_input:
+        base = evaluate(None, loader, names, progress=False)
+        report["input_psnr"] = base.get("psnr")
+        report["input_ssim"] = base.get("ssim")
+    return report
+
+
+def denoise_dnd(cfg, save_dir, ensemble=False, progress=None):
+    """Denoise the DND crops of ``DataLoader.Eval`` and write the server submission.
+
+    Returns the folder ``save_dir/srgb_results_for_server_submission``.
+    """
+    from ..config import amp_level
+    from ..data import build_eval_loader
+    from ..data.dnd import bundle_dnd_submission
+    from . import env
+    from .predictor import load_model
+
+    g = cfg["Global"]
+    env.set_device(g["device"])
+    if env.world_size() > 1:
+        raise ValueError("the DND submission is written by one process; run without launch")
+    model = load_model(cfg)
+    runner = DygraphRunner(model, amp_level(cfg))
+    if ensemble:
+        runner = SelfEnsemble(runner)
+    dataset, loader = build_eval_loader(cfg["DataLoader"]["Eval"])
+    per_image = dataset.boxes.shape[1]
+    if progress is None:
+        progress = sys.stderr.isatty()
+    crops = {}
+    for noisy, keys in _progress(loader, len(loader), "DND", progress):
+        restored = np.clip(runner(np.asarray(noisy, dtype=np.float32)), 0.0, 1.0)
+        for out, k in zip(restored, np.asarray(keys).reshape(-1)):
+            crops[divmod(int(k), per_image)] = out.transpose(1, 2, 0)
+    return bundle_dnd_submission(crops, save_dir, per_image)

@@ -62,8 +62,8 @@ def format_train_line(epoch, epochs, it, iters, loss, lr, batch_cost, reader_cos
 def format_eval_line(metrics, prefix="[Eval]"):
     """``[Eval] psnr: 30.12, ssim: 0.8765`` for the metrics present."""
     parts = []
-    if "psnr" in metrics:
+    if metrics.get("psnr") is not None:
         parts.append(f"psnr: {metrics['psnr']:.2f}")
-    if "ssim" in metrics:
+    if metrics.get("ssim") is not None:
         parts.append(f"ssim: {metrics['ssim']:.4f}")
     return f"{prefix} " + ", ".join(parts)
