@@ -63,7 +63,7 @@ def test_train_config_line_layout():
     assert lines[4].startswith("-o Global.device:")
     assert lines[5] == "-o Global.auto_cast:null|amp"
     assert lines[14] == "trainer:norm_train"
-    assert lines[39] == "inference:deploy/inference/infer.py"
+    assert lines[39].startswith("inference:deploy/inference/infer.py ")
     assert lines[48] == "--save_log_path:null"
     assert lines[49] == "--benchmark:True"
 
@@ -206,7 +206,9 @@ def test_every_inference_flag_is_accepted_by_infer_py():
         if key != "null" and value not in ("", "null"):
             argv.append(f"{key}={value}")
     argv += [f"{cfg.key(46)}=some/model", f"{cfg.key(47)}=some/images"]
+    argv += cfg.value(39).split()[1:]  # flags given with the script
     args = infer.parse_args(argv)
+    assert args.output_dir.startswith("./test_tipc/output/")
     assert args.use_gpu is True and args.enable_mkldnn is True and args.cpu_threads == 1
     assert args.batch_size == 1 and args.use_tensorrt is False and args.precision == "fp32"
     assert args.benchmark is True and args.model_dir == "some/model"
