@@ -305,16 +305,12 @@ def _default_file(dirname, suffix, given):
     return found[0]
 
 
-def convert_to_serving(dirname, serving_server="serving_server", serving_client="serving_client",
-                       model_filename=None, params_filename=None):
-    """Turn an exported inference model into Paddle Serving's model folders.
+def model_files(dirname, model_filename=None, params_filename=None):
+    """``(program, parameters)`` file names of the exported model in ``dirname``.
 
-    ``serving_server`` gets the program and parameters (copied unchanged) with
-    ``serving_server_conf.prototxt`` / ``.stream.prototxt``; ``serving_client``
-    gets the ``serving_client_conf`` pair. The program must be the legacy
-    ``.pdmodel`` (``export_inference_model(..., legacy_format=True)``): Paddle
-    Serving 0.9's ``LocalPredictor`` does not read Paddle 3's ``.json``.
-    Each folder appears complete or not at all. Returns their paths.
+    Defaults to the folder's only ``*.pdmodel`` / ``*.pdiparams``; raises
+    :class:`UserError` for a missing folder or file and for a Paddle 3
+    ``.json``-only export, which Paddle Serving cannot read.
     """
     if not os.path.isdir(dirname):
         raise UserError(f"model folder not found: {dirname}")
@@ -326,6 +322,21 @@ def convert_to_serving(dirname, serving_server="serving_server", serving_client=
     for name in (model_filename, params_filename):
         if not os.path.isfile(os.path.join(dirname, name)):
             raise UserError(f"not found: {os.path.join(dirname, name)}")
+    return model_filename, params_filename
+
+
+def convert_to_serving(dirname, serving_server="serving_server", serving_client="serving_client",
+                       model_filename=None, params_filename=None):
+    """Turn an exported inference model into Paddle Serving's model folders.
+
+    ``serving_server`` gets the program and parameters (copied unchanged) with
+    ``serving_server_conf.prototxt`` / ``.stream.prototxt``; ``serving_client``
+    gets the ``serving_client_conf`` pair. The program must be the legacy
+    ``.pdmodel`` (``export_inference_model(..., legacy_format=True)``): Paddle
+    Serving 0.9's ``LocalPredictor`` does not read Paddle 3's ``.json``.
+    Each folder appears complete or not at all. Returns their paths.
+    """
+    model_filename, params_filename = model_files(dirname, model_filename, params_filename)
     try:
         import paddle
         from paddle_serving_client.proto import general_model_config_pb2 as model_conf

@@ -52,6 +52,10 @@ def _serving_client_available():
 def main(argv=None):
     """Convert, re-running under the serving environment when needed."""
     args = parse_args(argv)
+    from ppmirnet.serving import convert_to_serving, model_files
+
+    # Check the model first: a wrong folder is reported the same everywhere.
+    model_files(args.dirname, args.model_filename, args.params_filename)
     if not _serving_client_available():
         if os.path.realpath(sys.executable) != os.path.realpath(SERVING_PYTHON) and os.path.isfile(SERVING_PYTHON):
             os.execv(SERVING_PYTHON, [SERVING_PYTHON, os.path.abspath(__file__)] +
@@ -60,8 +64,6 @@ def main(argv=None):
             "paddle_serving_client is not installed here and the serving environment "
             f"{os.path.dirname(os.path.dirname(SERVING_PYTHON))} does not exist; "
             "create it with: bash deploy/serving/setup_env.sh")
-    from ppmirnet.serving import convert_to_serving
-
     server, client = convert_to_serving(args.dirname, args.serving_server, args.serving_client,
                                         args.model_filename, args.params_filename)
     print(f"serving_server: {server}")
