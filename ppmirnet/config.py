@@ -267,6 +267,27 @@ def _merge(base, update):
     return out
 
 
+def _fill_names(raw, schema):
+    """Write the default ``name`` into kind-selected nodes that leave it out (in place).
+
+    Merging needs it: an update naming another kind replaces such a node, one
+    naming the same kind (or none) is merged into it.
+    """
+    if not isinstance(raw, dict):
+        return raw
+    if isinstance(schema, OneOf):
+        raw.setdefault("name", schema.default)
+        kind = schema.kinds.get(raw["name"], {})
+        for key, value in raw.items():
+            if key in kind:
+                _fill_names(value, kind[key])
+    elif isinstance(schema, dict):
+        for key, value in raw.items():
+            if key in schema:
+                _fill_names(value, schema[key])
+    return raw
+
+
 def _read_yaml(path, seen=()):
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
@@ -286,7 +307,8 @@ def _read_yaml(path, seen=()):
         base_path = os.path.normpath(os.path.join(os.path.dirname(path), base))
         if base_path in seen:
             raise ConfigError(f"{path}: _base_ chain loops back to {base_path}")
-        data = _merge(_read_yaml(base_path, seen + (os.path.normpath(path),)), data)
+        base_data = _fill_names(_read_yaml(base_path, seen + (os.path.normpath(path),)), SCHEMA)
+        data = _merge(base_data, data)
     return data
 
 
@@ -337,7 +359,7 @@ def apply_overrides(raw, overrides, where):
         for key in reversed(keys):
             update = {key: update}
         try:
-            raw = _merge(raw, update)
+            raw = _merge(_fill_names(raw, SCHEMA), update)
         except Exception as err:  # a scalar where a mapping was expected
             raise ConfigError(f"override {item!r} cannot be applied: {err}") from None
     return raw

@@ -32,18 +32,17 @@ def load_mat_array(path, key):
     """
     if not os.path.isfile(path):
         raise UserError(f"file not found: {path}")
+    import h5py
     import scipy.io
 
-    try:
-        data = scipy.io.loadmat(path, variable_names=[key])
-    except NotImplementedError:  # MATLAB v7.3: an HDF5 file
-        import h5py
-
+    if h5py.is_hdf5(path):  # MATLAB v7.3
         with h5py.File(path, "r") as f:
             if key not in f:
                 raise UserError(f"{path} has no variable {key!r} (it has: {', '.join(f.keys())})")
             return np.array(f[key]).T
-    except (ValueError, OSError) as err:
+    try:
+        data = scipy.io.loadmat(path, variable_names=[key])
+    except (ValueError, OSError, NotImplementedError) as err:
         raise UserError(f"cannot read {path} as a MATLAB file: {err}") from None
     if key not in data:
         raise UserError(f"{path} has no variable {key!r}")

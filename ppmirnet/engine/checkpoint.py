@@ -134,3 +134,38 @@ def check_state_dict(model, state, name):
         if list(state[k].shape) != list(v.shape):
             raise UserError(f"{name}: {k} has shape {list(state[k].shape)}, the model expects "
                             f"{list(v.shape)}; check the Arch section matches the weights")
+
+
+def parameter_names(model):
+    """``{structured name: parameter name}``: the optimizer state is keyed by the latter.
+
+    Paddle numbers parameter names per process (``conv2d_12.w_0``), so a
+    model built in another process or after other models gets other names;
+    saving this map lets :func:`rename_optimizer_state` match them again.
+    """
+    return {k: p.name for k, p in model.named_parameters()}
+
+
+def rename_optimizer_state(opt_state, saved_names, model):
+    """Re-key an optimizer state saved with ``saved_names`` for the parameters of ``model``."""
+    current = parameter_names(model)
+    mapping = {saved_names[k]: current[k] for k in current if k in saved_names}
+    if all(old == new for old, new in mapping.items()):
+        return opt_state
+    olds = sorted(mapping, key=len, reverse=True)
+
+    def rename(key):
+        for old in olds:
+            if key == old or key.startswith(old + "_"):
+                return mapping[old] + key[len(old):]
+        return key
+
+    out = {}
+    for key, value in opt_state.items():
+        if key == "master_weights" and isinstance(value, dict):
+            out[key] = {rename(k): v for k, v in value.items()}
+        elif key == "LR_Scheduler":
+            out[key] = value
+        else:
+            out[rename(key)] = value
+    return out

@@ -78,12 +78,6 @@ class Trainer:
         if self.amp_level and g["device"] == "cpu":
             self.log.warning("Global.auto_cast has no effect on CPU: training runs in float32")
 
-        self.model = build_model(cfg["Arch"])
-        if g["pretrained_model"]:
-            ckpt.load_weights(self.model, g["pretrained_model"])
-            self.log.info(f"loaded weights {g['pretrained_model']}")
-        self.loss_fn = build_loss(cfg["Loss"])
-
         train_cfg = cfg["DataLoader"]["Train"]
         self.train_set, self.sampler, self.train_loader = build_train_loader(
             train_cfg, g["seed"], self.rank, self.world, log=self.log.info)
@@ -94,6 +88,13 @@ class Trainer:
                                                     self.world, log=self.log.info)
         self.mixup = train_cfg["mixup"]
         self.batch_size = train_cfg["sampler"]["batch_size"]
+
+        # The data first: a missing dataset is reported before a large model is built.
+        self.model = build_model(cfg["Arch"])
+        if g["pretrained_model"]:
+            ckpt.load_weights(self.model, g["pretrained_model"])
+            self.log.info(f"loaded weights {g['pretrained_model']}")
+        self.loss_fn = build_loss(cfg["Loss"])
 
         self.scheduler = build_lr_scheduler(cfg["LRScheduler"], g["epochs"], self.iters_per_epoch)
         self.optimizer = build_optimizer(cfg["Optimizer"], self.model.parameters(), self.scheduler)
@@ -131,6 +132,7 @@ class Trainer:
             "lr_scheduler": self.scheduler.state_dict(),
             "rng": paddle.get_rng_state(),
             "arch": dict(self.model.arch),
+            "parameter_names": ckpt.parameter_names(self.model),
         }
 
     def _save(self, name):
@@ -152,6 +154,8 @@ class Trainer:
         model_state, opt_state, states = ckpt.load_checkpoint(prefix)
         ckpt.check_state_dict(self.model, model_state, prefix + ".pdparams")
         self.model.set_state_dict(model_state)
+        if "parameter_names" in states:
+            opt_state = ckpt.rename_optimizer_state(opt_state, states["parameter_names"], self.model)
         self.optimizer.set_state_dict(opt_state)
         self.scheduler.set_state_dict(states["lr_scheduler"])
         if states.get("rng") is not None:
@@ -251,9 +255,11 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss:.4f}")
                 if self.epoch_iter % g["print_batch_step"] == 0 or self.epoch_iter == self.iters_per_epoch:
+                    # The mean loss over every card (all cards log at the same steps).
+                    mean_loss = env.all_reduce_sum([meter.loss / meter.steps])[0] / self.world
                     self.log.info(format_train_line(
                         self.epoch, epochs, self.epoch_iter, self.iters_per_epoch,
-                        meter.loss / meter.steps, lr, meter.batch_cost / meter.steps,
+                        mean_loss, lr, meter.batch_cost / meter.steps,
                         meter.reader_cost / meter.steps, meter.samples / meter.batch_cost))
                     meter.reset()
                 end_of_epoch = self.epoch_iter == self.iters_per_epoch
