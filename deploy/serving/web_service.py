@@ -70,6 +70,10 @@ def build_service(processing):
                 rgb, info = decode_request(fields, self.processing["max_pixels"])
             except RequestError as err:
                 return {}, True, err.code, str(err)
+            # A request that failed in process() never reaches postprocess():
+            # forget the oldest entries rather than let them pile up.
+            while len(self.infos) >= 64:
+                self.infos.pop(next(iter(self.infos)))
             self.infos[data_id] = info
             name = self.client.feed_names_[0]
             return {name: to_batch([rgb])}, False, None, ""
