@@ -179,8 +179,13 @@ def test_run_sh_refuses_a_missing_model(tmp_path):
 
 
 def _print_line(config, text):
+    """Show ``text`` on the terminal even under output capture (a skip reason is otherwise hidden)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+        reporter.write_line("")
         reporter.write_line(text)
 
 
