@@ -22,7 +22,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
 
-    from ppmirnet.engine import Trainer
+    from ppmirnet.engine.trainer import Trainer
 
     Trainer(cfg).train()
 

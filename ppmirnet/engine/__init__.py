@@ -1,13 +1,9 @@
-"""Training, evaluation and dygraph prediction engines driven by configs."""
+"""Training, evaluation and dygraph prediction driven by configs.
 
-from .checkpoint import load_checkpoint, load_weights, save_checkpoint
-from .evaluator import evaluate, evaluate_model
-from .lr import WarmupCosine, build_lr_scheduler
-from .predictor import DygraphRunner, SelfEnsemble, build_model, load_model
-from .trainer import Trainer
-
-__all__ = [
-    "Trainer", "evaluate", "evaluate_model", "DygraphRunner", "SelfEnsemble", "build_model",
-    "load_model", "load_weights", "load_checkpoint", "save_checkpoint", "WarmupCosine",
-    "build_lr_scheduler",
-]
+Modules: :mod:`.trainer` (the training loop), :mod:`.evaluator` (PSNR/SSIM,
+DND submission), :mod:`.predictor` (model building, dygraph runners,
+self-ensemble, image files), :mod:`.checkpoint`, :mod:`.lr`, :mod:`.logger`,
+:mod:`.env` (device, distributed, seeds), :mod:`.cli_args`. Import them
+directly; this package imports nothing, so the tools answer ``--help`` and
+report config errors without loading Paddle.
+"""

@@ -77,7 +77,7 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None):
     evaluated, and with ``with_input`` the metrics of the noisy input too.
     """
     from ..config import amp_level
-    from ..data import build_eval_loader
+    from ..data.builder import build_eval_loader
     from . import env
     from .predictor import load_model
 
@@ -116,7 +116,7 @@ def denoise_dnd(cfg, save_dir, ensemble=False, progress=None):
     Returns the folder ``save_dir/srgb_results_for_server_submission``.
     """
     from ..config import amp_level
-    from ..data import build_eval_loader
+    from ..data.builder import build_eval_loader
     from ..data.dnd import bundle_dnd_submission
     from . import env
     from .predictor import load_model

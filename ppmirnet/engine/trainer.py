@@ -9,7 +9,7 @@ import numpy as np
 import paddle
 
 from ..config import amp_level, save_config
-from ..data import build_eval_loader, build_train_loader
+from ..data.builder import build_eval_loader, build_train_loader
 from ..data.transforms import mixup_params
 from ..errors import UserError
 from ..losses import build_loss
