@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ..errors import MissingDependencyError, UserError
-from ..export import find_program
+from ..export import INPUT_NAME, find_program
 
 PRECISIONS = ("fp32", "fp16")
 GPU_INSTALL_HINT = (
@@ -133,9 +133,12 @@ def _memory_optim_supported(program):
 def build_config(program, params, options, collect_shape_range_to=None):
     """Build the ``paddle.inference.Config`` for ``options``.
 
-    With ``collect_shape_range_to`` the config runs without TensorRT and
-    records the shape of every tensor into that file (Paddle's tuned dynamic
-    shape mechanism); otherwise TensorRT (if asked) reads that file.
+    For TensorRT, ``program`` is either a PIR program already converted by
+    ``paddle.tensorrt.convert`` (``.json``: it only needs the GPU) or a
+    legacy one (``.pdmodel``), which gets Paddle's TensorRT subgraph engine
+    with the collected shape ranges. With ``collect_shape_range_to`` the
+    config runs without TensorRT and records the shape of every tensor
+    into that file.
     """
     from paddle import inference
 
@@ -147,12 +150,13 @@ def build_config(program, params, options, collect_shape_range_to=None):
     if options.use_gpu:
         precision = inference.PrecisionType.Half if options.precision == "fp16" else inference.PrecisionType.Float32
         if options.use_tensorrt or collect_shape_range_to:
+            # TensorRT sets its own precision (in the engine or the converted program).
             config.enable_use_gpu(options.gpu_mem_mb, options.gpu_id)
         else:
             config.enable_use_gpu(options.gpu_mem_mb, options.gpu_id, precision)
         if collect_shape_range_to:
             config.collect_shape_range_info(collect_shape_range_to)
-        elif options.use_tensorrt:
+        elif options.use_tensorrt and program.endswith(".pdmodel"):
             cache_dir = options.trt_cache_dir
             os.makedirs(cache_dir, exist_ok=True)
             config.set_optim_cache_dir(cache_dir)
@@ -238,20 +242,32 @@ class PaddlePredictor:
             raise UserError(f"Paddle Inference cannot load {self.program}: {str(err).strip().splitlines()[-1]}") from err
 
     def _prepare_tensorrt(self):
-        """Fill in the cache folder and collect the shape-range file if missing."""
+        """Set up TensorRT's dynamic shapes and engine cache in ``trt_cache_dir``.
+
+        A PIR program (``.json``) is converted once by Paddle 3's
+        ``paddle.tensorrt.convert`` over the min/opt/max input shapes; the
+        converted program (TensorRT engines inside) is kept in the cache
+        folder, keyed by precision, batch and sizes, and loaded on later
+        runs. A legacy program (``.pdmodel``) uses the subgraph engine of
+        ``Config.enable_tensorrt_engine``: the shape range of every tensor is
+        collected once by running min/opt/max without TensorRT, and the
+        serialized engines are cached in the same folder.
+        """
         opts = self.options
         if opts.trt_cache_dir is None:
             opts.trt_cache_dir = os.path.join(self.model_dir, "_trt_cache")
         os.makedirs(opts.trt_cache_dir, exist_ok=True)
+        key = f"{opts.precision}_b{opts.max_batch_size}_{opts.trt_min_size}_{opts.trt_opt_size}_{opts.trt_max_size}"
+        if self.program.endswith(".json"):
+            prefix = os.path.join(opts.trt_cache_dir, f"trt_{key}")
+            if not os.path.isfile(prefix + ".json"):
+                self._convert_pir_tensorrt(prefix)
+            self.program, self.params = prefix + ".json", prefix + ".pdiparams"
+            return
         if opts.shape_range_file is None:
-            opts.shape_range_file = os.path.join(
-                opts.trt_cache_dir,
-                f"shape_range_b{opts.max_batch_size}_{opts.trt_min_size}_{opts.trt_opt_size}_{opts.trt_max_size}.pbtxt",
-            )
+            opts.shape_range_file = os.path.join(opts.trt_cache_dir, f"shape_range_{key}.pbtxt")
         if os.path.isfile(opts.shape_range_file):
             return
-        # Run min, opt and max shapes once without TensorRT: Paddle records
-        # the range of every intermediate tensor, which TensorRT needs.
         tmp = opts.shape_range_file + ".collecting"
         config = build_config(self.program, self.params, opts, collect_shape_range_to=tmp)
         predictor = self._create(config)
@@ -262,6 +278,25 @@ class PaddlePredictor:
             predictor.run()
         del predictor
         os.replace(tmp, opts.shape_range_file)
+
+    def _convert_pir_tensorrt(self, prefix):
+        try:
+            from paddle.tensorrt.export import Input, PrecisionMode, TensorRTConfig, convert
+        except ImportError as err:
+            raise MissingDependencyError(f"this PaddlePaddle has no paddle.tensorrt: {TRT_INSTALL_HINT}") from err
+        opts = self.options
+        shapes = _trt_shapes(opts)
+        spec = Input(min_input_shape=shapes["min"], optim_input_shape=shapes["opt"],
+                     max_input_shape=shapes["max"], name=INPUT_NAME)
+        # Written under a temporary prefix, renamed when complete: a crash
+        # never leaves a half-converted model that later runs would load.
+        tmp = f"{prefix}.converting"
+        config = TensorRTConfig(inputs=[spec], save_model_dir=tmp,
+                                precision_mode=PrecisionMode.FP16 if opts.precision == "fp16" else PrecisionMode.FP32,
+                                workspace_size=opts.trt_workspace_mb << 20)
+        convert(os.path.splitext(self.program)[0], config)
+        os.replace(tmp + ".pdiparams", prefix + ".pdiparams")
+        os.replace(tmp + ".json", prefix + ".json")
 
     def __call__(self, batch):
         """Restore a float32 NCHW batch in [0, 1]; returns a new array of the same shape."""
