@@ -34,6 +34,7 @@ def find_pairs(root):
         if not os.path.isdir(folder):
             raise UserError(f"dataset folder not found: {folder} (expected {root}/input and "
                             f"{root}/groundtruth holding noisy/clean pairs with the same names; "
+                            f"SIDD training patches are made by tools/prepare_sidd.py; "
                             f"see data/README.md)")
     noisy, clean = _stems(folders[0]), _stems(folders[1])
     for stem, name in noisy.items():
