@@ -57,14 +57,17 @@ pipeline_py=$(func_parser_value "${lines[16]}")
 image_dir_key=$(func_parser_key "${lines[17]}")
 image_dir_value=$(func_parser_value "${lines[17]}")
 
-# The interpreter may be a relative path; the service runs from serving_dir.
-if [[ "${python}" == */* ]]; then
-    python=$(realpath -ms "${python}")
-fi
-
-LOG_PATH="${ROOT}/test_tipc/output/${model_name}/${MODE}"
+# The service and the client run from serving_dir: paths they get (and the
+# interpreter, when given as a path) are made relative to it.
+LOG_PATH="./test_tipc/output/${model_name}/${MODE}"
 mkdir -p "${LOG_PATH}"
-status_log="${LOG_PATH}/results_serving.log"
+# absolute: steps run from serving_dir append to it too
+status_log="${ROOT}/${LOG_PATH#./}/results_serving.log"
+SRV_LOG_PATH=$(realpath -ms --relative-to="${serving_dir_value}" "${LOG_PATH}")
+srv_python=${python}
+if [[ "${python}" == */* ]]; then
+    srv_python=$(realpath -ms --relative-to="${serving_dir_value}" "${python}")
+fi
 [[ -f "${status_log}" ]] || : > "${status_log}"
 failed_before=$(grep -c "Run failed" "${status_log}")
 
@@ -91,9 +94,9 @@ function run_step(){
     return ${status}
 }
 
-# A free TCP port on 127.0.0.1.
+# A free TCP port on 127.0.0.1 (called from serving_dir, hence srv_python).
 function free_port(){
-    "${python}" -c "
+    "${srv_python}" -c "
 import socket
 s = socket.socket()
 s.bind(('127.0.0.1', 0))
@@ -158,7 +161,8 @@ trans_model_cmd="${python} ${trans_model_py} ${set_dirname} ${set_model_filename
 rm -rf "${serving_server_value}" "${serving_client_value}"
 run_step "${trans_model_cmd}" "${LOG_PATH}/convert.log"
 convert_status=$?
-serving_server_abs=$(realpath -ms "${serving_server_value}")
+# model_config is read relative to config.yml, which lives in serving_dir
+serving_server_rel=$(realpath -ms --relative-to="${serving_dir_value}" "${serving_server_value}")
 
 GPU_COUNT=$(func_gpu_count "${python}")
 IFS='|' read -r -a device_values <<< "${web_use_gpu_list}"
@@ -174,7 +178,12 @@ for devices in "${device_values[@]}"; do
     fi
     http_port=${TIPC_SERVING_HTTP_PORT:-$(free_port)}
     rpc_port=${TIPC_SERVING_RPC_PORT:-$(free_port)}
-    while [[ "${rpc_port}" == "${http_port}" ]]; do
+    if [[ ! "${http_port}" =~ ^[0-9]+$ || ! "${rpc_port}" =~ ^[0-9]+$ ]]; then
+        echo "error: could not pick free ports with ${srv_python}" >&2
+        exit 1
+    fi
+    for _ in 1 2 3 4 5; do
+        [[ "${rpc_port}" != "${http_port}" ]] && break
         rpc_port=$(free_port)
     done
 
@@ -183,22 +192,22 @@ for devices in "${device_values[@]}"; do
         extra=$(func_set_params "${pair%%=*}" "${pair#*=}")
         [[ -n "${extra// /}" ]] && web_args="${web_args} ${extra}"
     done
-    web_args="${web_args} op.${model_name,,}.local_service_conf.model_config=${serving_server_abs}"
-    web_args="${web_args} http_port=${http_port} rpc_port=${rpc_port} --log_dir=${LOG_PATH}/serving_logs_${device_label}"
-    server_log="${LOG_PATH}/server_${device_label}.log"
-    read -r -a web_words <<< "${python} ${web_args}"
+    web_args="${web_args} op.${model_name,,}.local_service_conf.model_config=${serving_server_rel}"
+    web_args="${web_args} http_port=${http_port} rpc_port=${rpc_port} --log_dir=${SRV_LOG_PATH}/serving_logs_${device_label}"
+    server_log="${SRV_LOG_PATH}/server_${device_label}.log"
+    read -r -a web_words <<< "${srv_python} ${web_args}"
     web_service_cmd="cd ${serving_dir_value} && setsid ${web_words[*]} > ${server_log} 2>&1 &"
 
-    _save_log_path="${LOG_PATH}/server_infer_${device_label}_${pipeline_py%_client*}_batchsize_1.log"
+    _save_log_path="${SRV_LOG_PATH}/server_infer_${device_label}_${pipeline_py%_client*}_batchsize_1.log"
     set_image_dir=$(func_set_params "${image_dir_key}" "${image_dir_value}")
-    pipeline_cmd="${python} ${pipeline_py} ${set_image_dir} --url=http://127.0.0.1:${http_port}/${model_name,,}/prediction --output_dir=${LOG_PATH}/results_${device_label}"
+    pipeline_cmd="${srv_python} ${pipeline_py} ${set_image_dir} --url=http://127.0.0.1:${http_port}/${model_name,,}/prediction --output_dir=${SRV_LOG_PATH}/results_${device_label}"
     stop_cmd="kill -TERM -- -<service process group>"
 
     skip_reason=""
     if [[ ${convert_status} -ne 0 ]]; then
         skip_reason="the conversion failed"
     elif [[ "${device_label}" == "gpu" && ${GPU_COUNT} -lt 1 ]]; then
-        skip_reason="no GPU usable by ${python}"
+        skip_reason="no GPU usable by the serving environment"
     fi
     if [[ -n "${skip_reason}" ]]; then
         status_skip "${skip_reason}" "${web_service_cmd}" "${status_log}"
@@ -241,7 +250,7 @@ done
 cd "${ROOT}" || exit 1
 
 failed_after=$(grep -c "Run failed" "${status_log}")
-echo "results: ${status_log}"
+echo "results: ${LOG_PATH}/results_serving.log"
 if [[ ${failed_after} -gt ${failed_before} ]]; then
     echo "$((failed_after - failed_before)) step(s) failed"
     exit 1
