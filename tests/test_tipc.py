@@ -193,11 +193,12 @@ def test_check_results_command_line_exit_codes(tmp_path):
 
 
 def test_every_inference_flag_is_accepted_by_infer_py():
-    sys.path.insert(0, os.path.join(ROOT, "deploy", "inference"))
-    try:
-        import infer
-    finally:
-        sys.path.pop(0)
+    import importlib.util
+
+    # loaded under its own name: other tests may import deploy/onnx/infer.py as "infer"
+    spec = importlib.util.spec_from_file_location("tipc_paddle_infer", os.path.join(ROOT, "deploy", "inference", "infer.py"))
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
     cfg = check_results.ConfigLines(TRAIN_CONFIG)
     argv = []
     for index in range(40, 50):
