@@ -204,7 +204,8 @@ class Trainer:
 
     def _eval(self):
         names = self.cfg["Metric"]["names"]
-        result = evaluate_model(self.model, self.eval_loader, names, amp_level=self.amp_level)
+        result = evaluate_model(self.model, self.eval_loader, names, amp_level=self.amp_level,
+                                progress=sys.stderr.isatty() and self.rank == 0)
         self.log.info(format_eval_line(result) + f", epoch: {self.epoch}, "
                       f"iter: {self.epoch_iter}/{self.iters_per_epoch}, samples: {result['count']}")
         key = self.best["metric"]
