@@ -88,6 +88,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"error: dataset folder not found: {sidd}/input" in proc.stderr
     assert "data/README.md" in proc.stderr
+    assert not (tmp_path / "o").exists()  # a run that cannot start writes nothing
 
 
 def test_user_mistakes_name_the_file(lite_root, weights, tmp_path, capsys):

@@ -84,11 +84,12 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None):
     g = cfg["Global"]
     env.set_device(g["device"])
     rank, world = env.init_distributed()
-    model = load_model(cfg)
     section = cfg["DataLoader"]["Eval"]
     if section["dataset"]["name"] == "DNDBenchmark":
         raise ValueError("DND has no ground truth: use denoise_dnd")
+    # The data first: a missing dataset is reported before a large model is built.
     dataset, loader = build_eval_loader(section, rank, world)
+    model = load_model(cfg)
     names = cfg["Metric"]["names"]
     result = evaluate_model(model, loader, names, ensemble=ensemble, amp_level=amp_level(cfg),
                             progress=progress if rank == 0 else False)
@@ -125,11 +126,10 @@ def denoise_dnd(cfg, save_dir, ensemble=False, progress=None):
     env.set_device(g["device"])
     if env.world_size() > 1:
         raise ValueError("the DND submission is written by one process; run without launch")
-    model = load_model(cfg)
-    runner = DygraphRunner(model, amp_level(cfg))
+    dataset, loader = build_eval_loader(cfg["DataLoader"]["Eval"])
+    runner = DygraphRunner(load_model(cfg), amp_level(cfg))
     if ensemble:
         runner = SelfEnsemble(runner)
-    dataset, loader = build_eval_loader(cfg["DataLoader"]["Eval"])
     per_image = dataset.boxes.shape[1]
     if progress is None:
         progress = sys.stderr.isatty()

@@ -70,14 +70,14 @@ class Trainer:
         self.output_dir = g["output_dir"]
         env.set_device(g["device"])
         self.rank, self.world = env.init_distributed()
-        self.log = setup_logger(os.path.join(self.output_dir, "train.log"), self.rank)
-        if self.rank == 0:
-            save_config(cfg, os.path.join(self.output_dir, "config.yaml"))
+        # Console only until the data is found: a run that cannot start leaves no files.
+        self.log = setup_logger(None, self.rank)
         env.seed_everything(g["seed"])
         self.amp_level = amp_level(cfg)
         if self.amp_level and g["device"] == "cpu":
             self.log.warning("Global.auto_cast has no effect on CPU: training runs in float32")
 
+        # The data first: a missing dataset is reported before a large model is built.
         train_cfg = cfg["DataLoader"]["Train"]
         self.train_set, self.sampler, self.train_loader = build_train_loader(
             train_cfg, g["seed"], self.rank, self.world, log=self.log.info)
@@ -89,7 +89,10 @@ class Trainer:
         self.mixup = train_cfg["mixup"]
         self.batch_size = train_cfg["sampler"]["batch_size"]
 
-        # The data first: a missing dataset is reported before a large model is built.
+        self.log = setup_logger(os.path.join(self.output_dir, "train.log"), self.rank)
+        if self.rank == 0:
+            save_config(cfg, os.path.join(self.output_dir, "config.yaml"))
+
         self.model = build_model(cfg["Arch"])
         if g["pretrained_model"]:
             ckpt.load_weights(self.model, g["pretrained_model"])
