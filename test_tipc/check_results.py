@@ -159,6 +159,21 @@ def read_results(log_path):
     }
 
 
+TRAIN_LOG_FIELDS = ("loss:", "lr:", "batch_cost:", "reader_cost:", "ips:")
+
+
+def check_train_log(path):
+    """(ok, message): does a training log have a step line with every field
+    the benchmark tooling parses (loss, lr, batch_cost, reader_cost, ips)?"""
+    if not os.path.isfile(path):
+        return False, f"training log not found: {path}"
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if all(field in line for field in TRAIN_LOG_FIELDS):
+                return True, f"training log {path}: step lines carry {', '.join(TRAIN_LOG_FIELDS)}"
+    return False, f"training log {path}: no line carries all of {', '.join(TRAIN_LOG_FIELDS)} -> FAIL"
+
+
 def check(config_path, mode, log_path):
     """(ok, message) for the results log of MODE."""
     expected = expected_steps(config_path, mode)
@@ -182,6 +197,7 @@ def main(argv=None):
     parser.add_argument("--config", required=True, help="the TIPC config the chain ran")
     parser.add_argument("--mode", required=True, choices=TRAIN_MODES + SERVING_MODES + ONNX_MODES)
     parser.add_argument("--log", help="results_python.log, results_serving.log or results_paddle2onnx.log")
+    parser.add_argument("--train_log", help="also check that this training log has the benchmark fields")
     parser.add_argument("--expected_only", action="store_true", help="print the expected step count and exit")
     args = parser.parse_args(argv)
     if not os.path.isfile(args.config):
@@ -195,6 +211,10 @@ def main(argv=None):
         return 2
     ok, message = check(args.config, args.mode, args.log)
     print(message)
+    if args.train_log:
+        log_ok, log_message = check_train_log(args.train_log)
+        print(log_message)
+        ok = ok and log_ok
     return 0 if ok else 1
 
 

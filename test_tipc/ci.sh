@@ -29,9 +29,10 @@ OUT=test_tipc/output/MIRNet
 status=0
 summary=()
 
-# run_chain NAME CONFIG MODE TEST_SCRIPT RESULTS_LOG
+# run_chain NAME CONFIG MODE TEST_SCRIPT RESULTS_LOG [CHECK_ARGS...]
 function run_chain(){
     local name=$1 config=$2 mode=$3 script=$4 log=$5
+    shift 5
     local start=${SECONDS}
     echo "=============== TIPC ${name}: ${mode} ==============="
     rm -rf "${OUT:?}/${mode}"
@@ -42,9 +43,9 @@ function run_chain(){
     fi
     bash "${script}" "${config}" "${mode}"
     local result
-    result=$(python3 test_tipc/check_results.py --config "${config}" --mode "${mode}" --log "${log}")
+    result=$(python3 test_tipc/check_results.py --config "${config}" --mode "${mode}" --log "${log}" "$@")
     local ok=$?
-    summary+=("${result} ($((SECONDS - start)) s)")
+    summary+=("${result//$'\n'/; } ($((SECONDS - start)) s)")
     if [[ ${ok} -ne 0 ]]; then
         status=1
         grep "^Run failed" "${log}" 2>/dev/null
@@ -53,7 +54,8 @@ function run_chain(){
 
 if [[ ${WHAT} == lite || ${WHAT} == all ]]; then
     run_chain lite "${TRAIN_CONFIG}" lite_train_lite_infer test_tipc/test_train_inference_python.sh \
-        "${OUT}/lite_train_lite_infer/results_python.log"
+        "${OUT}/lite_train_lite_infer/results_python.log" \
+        --train_log="${OUT}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null_train.log"
 fi
 if [[ ${WHAT} == serving || ${WHAT} == all ]]; then
     run_chain serving "${SERVING_CONFIG}" serving_infer test_tipc/test_serving_infer_python.sh \

@@ -313,3 +313,17 @@ def test_chain_refuses_a_mode_prepare_did_not_stage(tmp_path):
     assert "not prepared for lite_train_lite_infer (it is for whole_infer)" in done.stderr
     assert "bash test_tipc/prepare.sh" in done.stderr
     assert not (tree / "test_tipc" / "output").exists() or not list((tree / "test_tipc" / "output").rglob("*.log"))
+
+
+def test_train_log_check_needs_every_benchmark_field(tmp_path):
+    good = tmp_path / "good.log"
+    good.write_text("[Train] epoch: 1/1, iter: 6/72, loss: 0.08656, lr: 0.001667, batch_cost: 0.28217 s, "
+                    "reader_cost: 0.00954 s, ips: 7.09 samples/s\n")
+    ok, _ = check_results.check_train_log(str(good))
+    assert ok
+    bad = tmp_path / "bad.log"
+    bad.write_text("[Train] epoch: 1/1, iter: 6/72, loss: 0.08656, lr: 0.001667, batch_cost: 0.28217 s\n")
+    ok, message = check_results.check_train_log(str(bad))
+    assert not ok and "reader_cost:" in message
+    ok, message = check_results.check_train_log(str(tmp_path / "none.log"))
+    assert not ok and "not found" in message
