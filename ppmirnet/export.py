@@ -41,21 +41,41 @@ def _jit_save(model, path_prefix):
     paddle.jit.save(static, path_prefix)
 
 
-def _export_legacy_in_child(model, tmp_dir, prefix):
-    import paddle
-
-    weights = os.path.join(tmp_dir, "weights.pdparams")
-    paddle.save(model.state_dict(), weights)
-    legacy_dir = os.path.join(tmp_dir, "legacy")
-    env = dict(os.environ, FLAGS_enable_pir_api="0")
-    cmd = [sys.executable, "-m", "ppmirnet.export", "--arch", json.dumps(model.arch),
-           "--weights", weights, "--out", os.path.join(legacy_dir, prefix)]
+def _export_in_child(weights, arch, out_prefix, pir):
+    """Write one program format from a fresh process (see the module docstring)."""
+    env = dict(os.environ, FLAGS_enable_pir_api="1" if pir else "0")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
+    cmd = [sys.executable, "-m", "ppmirnet.export", "--arch", json.dumps(arch),
+           "--weights", weights, "--out", out_prefix]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"legacy export failed:\n{proc.stderr[-4000:]}")
-    return legacy_dir
+        kind = "PIR" if pir else "legacy"
+        raise RuntimeError(f"{kind} export failed:\n{proc.stderr[-4000:]}")
+
+
+def _export_both_formats(model, tmp, prefix):
+    """Write the PIR and the legacy program with one shared ``.pdiparams``.
+
+    The parameter file stores tensors ordered by their generated names
+    (``conv2d_12.w_0``...), which depend on what the process built before.
+    Both programs are therefore written by fresh child processes that build
+    the network the same way, so their parameter files are byte-identical and
+    either program can use it.
+    """
+    import paddle
+
+    weights = os.path.join(tmp, "weights.pdparams")
+    paddle.save(model.state_dict(), weights)
+    for pir in (True, False):
+        _export_in_child(weights, model.arch, os.path.join(tmp, "pir" if pir else "legacy", prefix), pir)
+    pir_params = os.path.join(tmp, "pir", prefix + ".pdiparams")
+    with open(pir_params, "rb") as a, open(os.path.join(tmp, "legacy", prefix + ".pdiparams"), "rb") as b:
+        if a.read() != b.read():
+            raise RuntimeError("legacy and PIR exports wrote different parameter files")
+    for src in (os.path.join(tmp, "pir", prefix + ".json"), pir_params,
+                os.path.join(tmp, "legacy", prefix + ".pdmodel")):
+        os.replace(src, os.path.join(tmp, os.path.basename(src)))
 
 
 def export_inference_model(model, save_dir, legacy_format=False, prefix="inference"):
@@ -66,15 +86,11 @@ def export_inference_model(model, save_dir, legacy_format=False, prefix="inferen
     os.makedirs(save_dir, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory(dir=save_dir, prefix=".export-") as tmp:
-        _jit_save(model, os.path.join(tmp, prefix))
         if legacy_format and _pir_enabled():
-            legacy_dir = _export_legacy_in_child(model, tmp, prefix)
-            params = os.path.join(legacy_dir, prefix + ".pdiparams")
-            with open(params, "rb") as a, open(os.path.join(tmp, prefix + ".pdiparams"), "rb") as b:
-                if a.read() != b.read():
-                    raise RuntimeError("legacy and PIR exports wrote different parameters")
-            shutil.move(os.path.join(legacy_dir, prefix + ".pdmodel"), os.path.join(tmp, prefix + ".pdmodel"))
-        for ext in (".json", ".pdmodel", ".pdiparams", ".pdiparams.info"):
+            _export_both_formats(model, tmp, prefix)
+        else:
+            _jit_save(model, os.path.join(tmp, prefix))
+        for ext in (".json", ".pdmodel", ".pdiparams"):
             src = os.path.join(tmp, prefix + ext)
             if os.path.exists(src):
                 dst = os.path.join(save_dir, prefix + ext)
