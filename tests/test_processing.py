@@ -139,3 +139,17 @@ def test_tile_arguments_are_checked(tiny_runner):
         P.run_tiled(tiny_runner, batch, tile=100)
     with pytest.raises(UserError, match="tile_overlap"):
         P.run_tiled(tiny_runner, batch, tile=32, overlap=32)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    rgb = np.zeros((8, 8, 3), np.float32)
+    _, info = P.decode_image(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    out = tmp_path / "x.png"
+    P.write_image(str(out), rgb, info)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o666 & ~mask
+    assert os.listdir(tmp_path) == ["x.png"]

@@ -18,6 +18,8 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield tmp
+        # mkstemp creates the file owner-only; give it the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -30,3 +32,9 @@ def atomic_paddle_save(obj, path):
 
     with atomic_path(path) as tmp:
         paddle.save(obj, tmp)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
