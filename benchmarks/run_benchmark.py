@@ -23,6 +23,27 @@ def _csv(value):
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _profile(args, threads, macs_by_kind, profile_onnxruntime):
+    """MACs per convolution kind and onnxruntime's time per operator type, printed and returned."""
+    work_dir = args.work_dir
+    if work_dir is None:
+        raise UserError("--profile needs --work_dir (the exported benchmark model is kept there)")
+    with open(os.path.join(work_dir, "arch.json")) as f:
+        arch = json.load(f)
+    size, n = args.profile_size, (threads or [2])[-1]
+    kinds = macs_by_kind(arch, size, size)
+    total = sum(kinds.values())
+    lines = ["", f"Convolution MACs at {size}x{size}:", "", "| kind | GMACs | share |", "|---|---:|---:|"]
+    lines += [f"| {k} | {v / 1e9:.1f} | {v / total:.1%} |" for k, v in kinds.items()]
+    ops = profile_onnxruntime(os.path.join(work_dir, "model.onnx"), size, n)
+    lines += ["", f"onnxruntime time per operator type, one warm {size}x{size} forward, {n} thread(s):", "",
+              "| op | ms | share |", "|---|---:|---:|"]
+    lines += [f"| {op} | {ms:.0f} | {share:.1%} |" for op, ms, share in ops[:12]]
+    for line in lines:
+        print(line)
+    return {"macs_by_kind": kinds, "onnxruntime_ms_by_op": ops, "lines": lines}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", type=str2bool, nargs="?", const=True, default=False,
@@ -33,12 +54,17 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed runs per case, best kept")
     p.add_argument("--full_12mp", type=str2bool, nargs="?", const=True, default=False,
                    help="time every tile of the 12 MP cases (default: first tiles, rest extrapolated)")
+    p.add_argument("--profile", type=str2bool, nargs="?", const=True, default=False,
+                   help="also print the convolution MACs per kind and onnxruntime's time per operator type")
+    p.add_argument("--profile_only", type=str2bool, nargs="?", const=True, default=False,
+                   help="only the profile (needs --work_dir of an earlier run)")
+    p.add_argument("--profile_size", type=int, default=256)
     p.add_argument("--work_dir", default=None, help="keep the exported benchmark model here between runs")
     p.add_argument("--output", default=None, help="JSON results (default benchmarks/results/<full|quick>.json)")
     args = p.parse_args(argv)
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", message="No ccache found")
-    from ppmirnet.inference.benchmark import PATHS, run_benchmark
+    from ppmirnet.inference.benchmark import PATHS, macs_by_kind, profile_onnxruntime, run_benchmark
     from ppmirnet.utils.io import atomic_path
 
     paths = _csv(args.paths)
@@ -51,19 +77,29 @@ def main(argv=None):
         raise UserError(f"--threads must be a comma list of integers, got {args.threads!r}") from None
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                          "quick.json" if args.quick else "full.json")
-    try:
-        result = run_benchmark(args.quick, args.work_dir, paths, threads, _csv(args.cases), args.repeats, args.full_12mp,
-                               log=lambda line: print(line, flush=True))
-    except ValueError as err:
-        raise UserError(str(err)) from err
-    print(result["table"])
+    if args.profile_only:
+        if not args.work_dir or not os.path.isfile(os.path.join(args.work_dir, "model.onnx")):
+            raise UserError("--profile_only needs --work_dir of an earlier run (with model.onnx)")
+        result = {"quick": args.quick}
+    else:
+        try:
+            result = run_benchmark(args.quick, args.work_dir, paths, threads, _csv(args.cases), args.repeats,
+                                   args.full_12mp, log=lambda line: print(line, flush=True))
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        print(result["table"])
+    if args.profile or args.profile_only:
+        result["profile"] = _profile(args, threads, macs_by_kind, profile_onnxruntime)
     with atomic_path(output) as tmp:
         with open(tmp, "w") as f:
             json.dump(result, f, indent=1)
     md = os.path.splitext(output)[0] + ".md"
     with atomic_path(md) as tmp:
         with open(tmp, "w") as f:
-            f.write(f"Machine: {result['machine']}\n\n{result['table']}\n")
+            if "table" in result:
+                f.write(f"Machine: {result['machine']}\n\n{result['table']}\n")
+            for line in result.get("profile", {}).get("lines", []):
+                f.write(line + "\n")
     print(f"wrote {output} and {md}")
 
 

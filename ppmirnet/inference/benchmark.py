@@ -24,10 +24,11 @@ import numpy as np
 
 from .report import peak_rss_mb
 
-PATHS = ("dygraph", "paddle_onednn", "paddle_native", "onnxruntime")
+PATHS = ("dygraph", "paddle_onednn", "paddle_onednn_legacy", "paddle_native", "onnxruntime")
 PATH_LABELS = {
     "dygraph": "Paddle dygraph",
-    "paddle_onednn": "Paddle Inference + oneDNN",
+    "paddle_onednn": "Paddle Inference + oneDNN (.json)",
+    "paddle_onednn_legacy": "Paddle Inference + oneDNN (.pdmodel, memory optim)",
     "paddle_native": "Paddle Inference, no oneDNN",
     "onnxruntime": "onnxruntime",
 }
@@ -58,7 +59,20 @@ def _layer_macs(layer, inputs, output):
     return 0
 
 
-def _count_macs_at(model, height, width):
+def _layer_kind(layer):
+    """A short name for the kind of convolution ``layer`` is (for the MAC breakdown)."""
+    import paddle.nn as nn
+
+    if isinstance(layer, nn.Conv2DTranspose):
+        return "transposed conv 3x3"
+    if isinstance(layer, nn.Conv2D):
+        k = layer.weight.shape[2]
+        return f"conv {k}x{k}"
+    return "fixed depthwise (blur, bilinear)"
+
+
+def _count_macs_at(model, height, width, by_kind=None):
+    """MACs of one forward at ``height`` x ``width``; ``by_kind`` (a dict) gets a breakdown."""
     import paddle
     import paddle.nn as nn
 
@@ -69,7 +83,11 @@ def _count_macs_at(model, height, width):
     for layer in model.sublayers():
         if isinstance(layer, (nn.Conv2D, nn.Conv2DTranspose, BlurPool, BilinearUp2)):
             def hook(lay, inputs, output):
-                total[0] += _layer_macs(lay, inputs, output)
+                macs = _layer_macs(lay, inputs, output)
+                total[0] += macs
+                if by_kind is not None:
+                    kind = _layer_kind(lay)
+                    by_kind[kind] = by_kind.get(kind, 0) + macs
             hooks.append(layer.register_forward_post_hook(hook))
     try:
         with paddle.no_grad():
@@ -194,10 +212,11 @@ def _make_runner(path, threads, model_dir):
             with paddle.no_grad():
                 return model(paddle.to_tensor(batch)).numpy()
         return run
-    if path in ("paddle_onednn", "paddle_native"):
+    if path in ("paddle_onednn", "paddle_onednn_legacy", "paddle_native"):
         from .predictor import PaddlePredictor, PredictorOptions
 
-        opts = PredictorOptions(enable_mkldnn=path == "paddle_onednn", cpu_threads=threads)
+        opts = PredictorOptions(enable_mkldnn=path != "paddle_native", cpu_threads=threads,
+                                prefer_legacy=path == "paddle_onednn_legacy")
         return PaddlePredictor(model_dir, opts, quiet=True)
     if path == "onnxruntime":
         from .onnx_runtime import OnnxPredictor
@@ -276,7 +295,7 @@ def prepare_model(arch, work_dir, seed=0, with_onnx=True):
     """Build a randomly initialised MIRNet, export it (Paddle + ONNX) and count its MACs.
 
     Writes into ``work_dir``: ``arch.json``, ``model.pdparams``,
-    ``inference.json``/``.pdiparams``, ``model.onnx``, ``macs.json``.
+    ``inference.json``/``.pdmodel``/``.pdiparams``, ``model.onnx``, ``macs.json``.
     Speed does not depend on the weights, so no checkpoint is needed.
     """
     import paddle
@@ -294,7 +313,7 @@ def prepare_model(arch, work_dir, seed=0, with_onnx=True):
     # Count first: after export the layer runs its static program and the
     # per-layer hooks no longer fire.
     counter = MacCounter(model)
-    export_inference_model(model, work_dir)
+    export_inference_model(model, work_dir, legacy_format=True)
     with open(os.path.join(work_dir, "macs.json"), "w") as f:
         json.dump({"coef": counter.coef.tolist(), "multiple": counter.multiple}, f)
     if with_onnx:
@@ -350,20 +369,19 @@ def default_plan(quick):
     arch = {}
     c256 = dict(key="256", name="256x256", height=256, width=256)
     c512 = dict(key="512", name="512x512", height=512, width=512)
-    # 12 MP: 63 tiles of 512 (or 12 of 1024); the first tiles are timed and
-    # the rest extrapolated unless --full_12mp (a full run takes over half an
-    # hour per configuration on 2 cores).
+    # 12 MP = 63 tiles of 512: the first tiles are timed and the rest
+    # extrapolated unless --full_12mp (a full run takes over half an hour per
+    # configuration on 2 cores). onnxruntime: the runtime whose memory at
+    # 512x512 leaves room under 3 GB (Paddle + oneDNN needs over 6 GB there).
     c12 = dict(key="12mp", name="12 MP tiled 512", height=3000, width=4000, tile=512, overlap=32,
-               timed_tiles=4)
-    c12k = dict(key="12mp1024", name="12 MP tiled 1024", height=3000, width=4000, tile=1024, overlap=32,
-                timed_tiles=2)
+               timed_tiles=2)
     # Most informative first: a run cut short still answers the main questions.
     jobs = [("paddle_onednn", 2, [c256]), ("onnxruntime", 2, [c256]),
-            ("paddle_onednn", 2, [c512]), ("onnxruntime", 2, [c512]),
-            ("paddle_onednn", 2, [c12]),
+            ("paddle_onednn_legacy", 2, [c256]),
+            ("onnxruntime", 2, [c12]),
             ("paddle_onednn", 1, [c256]), ("onnxruntime", 1, [c256]),
             ("paddle_native", 2, [c256]), ("dygraph", 2, [c256]),
-            ("paddle_onednn", 2, [c12k]),
+            ("paddle_onednn", 2, [c512]), ("onnxruntime", 2, [c512]),
             ("paddle_native", 1, [c256]), ("dygraph", 1, [c256]),
             ("paddle_onednn", 1, [c512]), ("onnxruntime", 1, [c512])]
     return arch, jobs, dict(warmup=1, repeats=1)
@@ -458,3 +476,51 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()
+
+
+# ------------------------------------------------------------- profile
+
+
+def profile_onnxruntime(onnx_file, size=256, threads=2):
+    """Time per ONNX operator type in one warm ``size`` x ``size`` forward (onnxruntime's profiler).
+
+    Returns ``[(op type, milliseconds, share of the total)]``, largest first.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    opts.enable_profiling = True
+    with tempfile.TemporaryDirectory(prefix="mirnet-profile-") as tmp:
+        opts.profile_file_prefix = os.path.join(tmp, "ort")
+        session = ort.InferenceSession(onnx_file, opts, providers=["CPUExecutionProvider"])
+        x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
+        for _ in range(2):  # the first run also prepares kernels: profile the second
+            session.run(None, {session.get_inputs()[0].name: x})
+        events = _read_trace(session.end_profiling())
+    last = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][-1]
+    t0, t1 = last["ts"], last["ts"] + last["dur"]
+    per_op = {}
+    for e in events:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and t0 <= e["ts"] <= t1:
+            op = e.get("args", {}).get("op_name", "?")
+            per_op[op] = per_op.get(op, 0) + e["dur"]
+    total = sum(per_op.values()) or 1
+    return sorted(((op, us / 1000.0, us / total) for op, us in per_op.items()), key=lambda r: -r[1])
+
+
+def _read_trace(path):
+    with open(path) as f:
+        events = json.load(f)
+    os.remove(path)
+    return events
+
+
+def macs_by_kind(arch, height=256, width=256):
+    """Convolution MACs of a MIRNet at one size, per kind of convolution."""
+    from ..modeling import MIRNet
+
+    by_kind = {}
+    _count_macs_at(MIRNet(**arch), height, width, by_kind)
+    return dict(sorted(by_kind.items(), key=lambda kv: -kv[1]))
