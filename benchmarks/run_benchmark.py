@@ -23,8 +23,10 @@ def _csv(value):
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _profile(args, threads, macs_by_kind, profile_onnxruntime):
-    """MACs per convolution kind and onnxruntime's time per operator type, printed and returned."""
+def _profile(args, threads):
+    """MACs per convolution kind and the time per operator of each runtime, printed and returned."""
+    from ppmirnet.inference.benchmark import macs_by_kind, profile_onnxruntime, profile_paddle
+
     work_dir = args.work_dir
     if work_dir is None:
         raise UserError("--profile needs --work_dir (the exported benchmark model is kept there)")
@@ -39,9 +41,22 @@ def _profile(args, threads, macs_by_kind, profile_onnxruntime):
     lines += ["", f"onnxruntime time per operator type, one warm {size}x{size} forward, {n} thread(s):", "",
               "| op | ms | share |", "|---|---:|---:|"]
     lines += [f"| {op} | {ms:.0f} | {share:.1%} |" for op, ms, share in ops[:12]]
+    result = {"macs_by_kind": kinds, "onnxruntime_ms_by_op": ops}
+    for legacy in (False, True):
+        if legacy and not os.path.isfile(os.path.join(work_dir, "inference.pdmodel")):
+            continue
+        name = "inference.pdmodel, memory optim" if legacy else "inference.json"
+        pd_ops = profile_paddle(work_dir, size, n, legacy)
+        if not pd_ops:  # the legacy executor prints no per-operator table in every build
+            continue
+        lines += ["", f"Paddle Inference + oneDNN ({name}) time per operator, {size}x{size}, {n} thread(s), "
+                  "mean of 2 runs (the first prepares the kernels):", "", "| op | ms | share |", "|---|---:|---:|"]
+        lines += [f"| {op} | {ms:.0f} | {share:.1%} |" for op, ms, share in pd_ops[:12]]
+        result["paddle_legacy_ms_by_op" if legacy else "paddle_ms_by_op"] = pd_ops
     for line in lines:
         print(line)
-    return {"macs_by_kind": kinds, "onnxruntime_ms_by_op": ops, "lines": lines}
+    result["lines"] = lines
+    return result
 
 
 def main(argv=None):
@@ -64,7 +79,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", message="No ccache found")
-    from ppmirnet.inference.benchmark import PATHS, macs_by_kind, profile_onnxruntime, run_benchmark
+    from ppmirnet.inference.benchmark import PATHS, run_benchmark
     from ppmirnet.utils.io import atomic_path
 
     paths = _csv(args.paths)
@@ -89,7 +104,7 @@ def main(argv=None):
             raise UserError(str(err)) from err
         print(result["table"])
     if args.profile or args.profile_only:
-        result["profile"] = _profile(args, threads, macs_by_kind, profile_onnxruntime)
+        result["profile"] = _profile(args, threads)
     with atomic_path(output) as tmp:
         with open(tmp, "w") as f:
             json.dump(result, f, indent=1)

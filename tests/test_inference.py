@@ -64,6 +64,18 @@ def test_predictor_matches_dygraph_on_odd_sizes(exported, legacy, mkldnn):
     np.testing.assert_allclose(predictor(small), dygraph(small), atol=1e-4, rtol=0)
 
 
+def test_program_choice_by_default(exported, tmp_path):
+    model_dir, _ = exported
+    # Both programs present: the legacy one (memory optimisation) with oneDNN, PIR without.
+    assert PaddlePredictor(model_dir).program.endswith("inference.pdmodel")
+    assert PaddlePredictor(model_dir, PredictorOptions(enable_mkldnn=False)).program.endswith("inference.json")
+    only_json = tmp_path / "json"
+    only_json.mkdir()
+    for name in ("inference.json", "inference.pdiparams"):
+        os.link(os.path.join(model_dir, name), only_json / name)
+    assert PaddlePredictor(str(only_json)).program.endswith("inference.json")
+
+
 @pytest.mark.parametrize("mkldnn", [True, False], ids=["onednn", "native"])
 def test_tiled_restore_matches_dygraph_tiled(exported, mkldnn):
     model_dir, dygraph = exported

@@ -17,6 +17,10 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 from ppmirnet.cli import run_tool, str2bool  # noqa: E402
 
 
+def _auto_or_bool(value):
+    return None if str(value).strip().lower() == "auto" else str2bool(value)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_dir", required=True, help="folder with inference.json/.pdmodel + inference.pdiparams")
@@ -35,7 +39,9 @@ def parse_args(argv=None):
     p.add_argument("--trt_max_size", type=int, default=1024, help="TensorRT: largest padded H/W")
     p.add_argument("--trt_cache_dir", default=None, help="TensorRT engine cache (default <model_dir>/_trt_cache)")
     p.add_argument("--shape_range_file", default=None, help="collected TensorRT shape-range file to use")
-    p.add_argument("--legacy_program", type=str2bool, default=False, help="load inference.pdmodel even if inference.json exists")
+    p.add_argument("--legacy_program", type=_auto_or_bool, default=None,
+                   help="True: load inference.pdmodel, False: inference.json, auto (default): "
+                        "the .pdmodel on CPU with oneDNN when it exists (less memory), else the .json")
     p.add_argument("--tile", type=int, default=0, help="tile size (multiple of 8) for large images; 0 = whole image")
     p.add_argument("--tile_overlap", type=int, default=32)
     p.add_argument("--benchmark", type=str2bool, default=False, help="print the AutoLog-style timing report")

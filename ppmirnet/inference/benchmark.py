@@ -375,15 +375,19 @@ def default_plan(quick):
     # 512x512 leaves room under 3 GB (Paddle + oneDNN needs over 6 GB there).
     c12 = dict(key="12mp", name="12 MP tiled 512", height=3000, width=4000, tile=512, overlap=32,
                timed_tiles=2)
+    # 528 = 496 * 8 + 32: the tiles cover 4000 pixels with no extra overlap.
+    c12b = dict(key="12mp528", name="12 MP tiled 528", height=3000, width=4000, tile=528, overlap=32,
+                timed_tiles=2)
     # Most informative first: a run cut short still answers the main questions.
     jobs = [("paddle_onednn", 2, [c256]), ("onnxruntime", 2, [c256]),
             ("paddle_onednn_legacy", 2, [c256]),
             ("onnxruntime", 2, [c12]),
-            ("paddle_onednn", 1, [c256]), ("onnxruntime", 1, [c256]),
+            ("paddle_onednn", 1, [c256]), ("paddle_onednn_legacy", 1, [c256]), ("onnxruntime", 1, [c256]),
             ("paddle_native", 2, [c256]), ("dygraph", 2, [c256]),
-            ("paddle_onednn", 2, [c512]), ("onnxruntime", 2, [c512]),
+            ("paddle_onednn", 2, [c512]), ("paddle_onednn_legacy", 2, [c512]), ("onnxruntime", 2, [c512]),
             ("paddle_native", 1, [c256]), ("dygraph", 1, [c256]),
-            ("paddle_onednn", 1, [c512]), ("onnxruntime", 1, [c512])]
+            ("paddle_onednn", 1, [c512]), ("onnxruntime", 1, [c512]),
+            ("onnxruntime", 2, [c12b])]
     return arch, jobs, dict(warmup=1, repeats=1)
 
 
@@ -508,6 +512,51 @@ def profile_onnxruntime(onnx_file, size=256, threads=2):
             per_op[op] = per_op.get(op, 0) + e["dur"]
     total = sum(per_op.values()) or 1
     return sorted(((op, us / 1000.0, us / total) for op, us in per_op.items()), key=lambda r: -r[1])
+
+
+_PADDLE_PROFILE_CODE = """
+import sys, numpy as np
+from paddle import inference
+from ppmirnet.export import find_program
+program, params = find_program(sys.argv[1], prefer_legacy=sys.argv[4] == "1")
+c = inference.Config(program, params)
+c.disable_gpu(); c.set_cpu_math_library_num_threads(int(sys.argv[3])); c.enable_mkldnn()
+c.disable_glog_info(); c.enable_profile()
+if program.endswith(".pdmodel"):
+    c.enable_memory_optim()
+p = inference.create_predictor(c)
+n = int(sys.argv[2])
+h = p.get_input_handle(p.get_input_names()[0]); h.reshape([1, 3, n, n])
+h.copy_from_cpu(np.random.default_rng(0).random((1, 3, n, n), dtype=np.float32))
+p.run(); p.run()
+del p
+"""
+
+
+def profile_paddle(model_dir, size=256, threads=2, legacy=False):
+    """Time per operator of Paddle Inference + oneDNN (Paddle's own profiler, two runs).
+
+    Returns ``[(op, milliseconds per run, share)]``, largest first. The two
+    runs include the first one, which also prepares the oneDNN kernels.
+    """
+    env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
+    out = _run_child([sys.executable, "-c", _PADDLE_PROFILE_CODE, model_dir, str(size), str(threads),
+                      "1" if legacy else "0"], env)
+    per_op, in_events = {}, False
+    for line in out.splitlines():
+        if "Event Summary" in line:
+            in_events = True
+            continue
+        if not in_events or not line or line[0].isspace() or line.startswith(("Event", "-")):
+            continue
+        parts = line.split()
+        if len(parts) >= 7 and "::" not in parts[0]:  # "threadN::op" repeats the merged rows
+            try:
+                per_op[parts[0]] = per_op.get(parts[0], 0.0) + float(parts[2]) / 2
+            except ValueError:
+                continue
+    total = sum(per_op.values()) or 1.0
+    return sorted(((op, ms, ms / total) for op, ms in per_op.items()), key=lambda r: -r[1])
 
 
 def _read_trace(path):

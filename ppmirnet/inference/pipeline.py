@@ -6,7 +6,9 @@ Used by ``deploy/inference/infer.py`` (Paddle Inference) and
 """
 
 import os
+import sys
 import time
+
 import numpy as np
 
 from .. import processing
@@ -129,13 +131,13 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
     return outputs
 
 
-def _warm_up(runner, first_image, tile):
-    """Run the first image (or its first tile) once, untimed.
+def _warm_up(runner, first_image, tile, batch_size):
+    """Run the first image (or its first tile), as a full batch, once and untimed.
 
     oneDNN and onnxruntime prepare their kernels on the first run of each
     input shape; timing that would misstate the steady-state speed.
     """
-    batch = processing.to_batch([processing.read_image(first_image)[0]])
+    batch = processing.to_batch([processing.read_image(first_image)[0]] * batch_size)
     if tile:
         batch = batch[:, :, :tile, :tile]
     processing.run_padded(runner, batch)
@@ -150,14 +152,12 @@ def restore_and_report(runner, inputs, output_dir, batch_size=1, tile=0, tile_ov
     ``save_log_path`` is given, written there. ``runner`` must have a
     ``describe()`` method (both predictors do). Returns the :class:`StageTimer`.
     """
-    import sys
-
     from .report import build_report, format_report, save_report
 
     out = out or sys.stdout
     plan_outputs(inputs, output_dir)
     if benchmark:
-        _warm_up(runner, inputs[0], tile)
+        _warm_up(runner, inputs[0], tile, batch_size)
     timer = StageTimer()
     bar = None
     if sys.stderr.isatty() and len(inputs) > 1:
