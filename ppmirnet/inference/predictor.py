@@ -128,9 +128,14 @@ def _trt_shapes(options):
 
 
 def _memory_optim_supported(program):
-    """Paddle 3.3.1 fails to create a predictor for a PIR (``.json``) program
-    with ``enable_memory_optim`` (``pass_result_info.h:48``); the PIR
-    executor frees dead tensors by itself anyway."""
+    """Whether ``enable_memory_optim`` can be set for ``program``.
+
+    Paddle 3.3.1 fails to create a predictor for a PIR (``.json``) program
+    with it (``pass_result_info.h:48``). Without it, PIR with oneDNN keeps
+    many more intermediate tensors alive (default model at 256x256: 4.1 GB
+    against 2.3 GB for the ``.pdmodel`` with it), hence the default choice
+    of the ``.pdmodel`` on CPU with oneDNN.
+    """
     return program.endswith(".pdmodel")
 
 
