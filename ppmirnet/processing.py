@@ -180,22 +180,39 @@ def _ramp(length, overlap, at_start, at_end):
     return w
 
 
-def _starts(size, tile, stride):
+def tile_layout(size, tile, overlap, multiple=8):
+    """Place tiles along one axis: returns ``(starts, length)``.
+
+    Uses the fewest tiles of at most ``tile`` pixels that overlap by at least
+    ``overlap``, then shrinks them to the smallest length (a multiple of
+    ``multiple``) that still covers the axis, with the starts spread evenly.
+    Fixed-stride tiling instead pushes its last tile back inside the image
+    and computes the overlap of the last two tiles twice: for a 4000x3000
+    photo with tiles of 512 that is 37% more pixels through the network than
+    the image has; this layout needs 15%.
+    """
     if size <= tile:
-        return [0]
-    starts = list(range(0, size - tile, stride))
-    starts.append(size - tile)
-    return starts
+        return [0], size
+    count = -(-(size - overlap) // (tile - overlap))
+    length = -(-(size + (count - 1) * overlap) // count)
+    length = min(-(-length // multiple) * multiple, tile)
+    if count == 1:
+        return [0], length
+    # Integer starts with gaps of at most length - overlap (so every overlap
+    # is at least ``overlap``), the last tile ending at the border.
+    starts = [i * (size - length) // (count - 1) for i in range(count)]
+    return starts, length
 
 
 def run_tiled(runner, batch, tile, overlap=32, multiple=8):
     """Restore a NCHW batch tile by tile, so memory is bounded by the tile size.
 
-    Tiles of ``tile`` x ``tile`` pixels overlap by ``overlap``; overlapping
-    outputs are blended with linear ramps so no seam shows. Away from the
-    seams the result equals the untiled one up to the network's receptive
-    field effects. ``tile`` must be a multiple of ``multiple`` and larger than
-    ``overlap``; images smaller than a tile are run whole.
+    Tiles of at most ``tile`` x ``tile`` pixels (see :func:`tile_layout`)
+    overlap by at least ``overlap``; overlapping outputs are blended with
+    linear ramps so no seam shows. Away from the seams the result equals the
+    untiled one up to the network's receptive field effects. ``tile`` must be
+    a multiple of ``multiple`` and larger than ``overlap``; images smaller
+    than a tile are run whole.
     """
     if tile % multiple:
         raise UserError(f"tile size {tile} must be a multiple of {multiple}")
@@ -206,16 +223,14 @@ def run_tiled(runner, batch, tile, overlap=32, multiple=8):
         return run_padded(runner, batch, multiple)
     out = np.zeros_like(batch)
     weight = np.zeros((1, 1, h, w), dtype=np.float32)
-    stride = tile - overlap
-    ys, xs = _starts(h, tile, stride), _starts(w, tile, stride)
+    ys, th = tile_layout(h, tile, overlap, multiple)
+    xs, tw = tile_layout(w, tile, overlap, multiple)
+    wy = {y: _ramp(th, overlap, y == 0, y + th >= h) for y in ys}
+    wx = {x: _ramp(tw, overlap, x == 0, x + tw >= w) for x in xs}
     for y in ys:
         for x in xs:
-            patch = batch[:, :, y:y + tile, x:x + tile]
-            res = run_padded(runner, patch, multiple)
-            th, tw = patch.shape[2], patch.shape[3]
-            wy = _ramp(th, overlap, y == 0, y + th >= h)
-            wx = _ramp(tw, overlap, x == 0, x + tw >= w)
-            wgt = np.outer(wy, wx)[None, None]
+            res = run_padded(runner, batch[:, :, y:y + th, x:x + tw], multiple)
+            wgt = np.outer(wy[y], wx[x])[None, None]
             out[:, :, y:y + th, x:x + tw] += res * wgt
             weight[:, :, y:y + th, x:x + tw] += wgt
     return out / weight

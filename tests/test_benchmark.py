@@ -40,8 +40,8 @@ def test_counting_runner_adds_every_tile(tiny):
     _, counter = tiny
     counting = CountingRunner(lambda b: b, counter)
     processing.run_tiled(counting, np.zeros((1, 3, 75, 100), np.float32), tile=48, overlap=8)
-    # 3 x 2 tiles of 48x48 (the last row/column shifted back inside the image).
-    assert counting.macs == 6 * counter(48, 48)
+    # 2 rows of 48-pixel and 3 columns of 40-pixel tiles (processing.tile_layout).
+    assert counting.macs == 6 * counter(48, 40)
 
 
 def test_quick_benchmark_runs_every_path(tmp_path):

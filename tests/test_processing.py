@@ -121,8 +121,9 @@ def test_tiled_equals_untiled_away_from_seams(tiny_runner):
     diff = np.abs(full - tiled).max(axis=2)
     away = np.ones(diff.shape, bool)
     for axis, size in ((0, img.shape[0]), (1, img.shape[1])):
-        for s in P._starts(size, tile, tile - overlap):
-            for edge in (s, s + tile):  # image borders too: the untiled run pads there
+        starts, length = P.tile_layout(size, tile, overlap)
+        for s in starts:
+            for edge in (s, s + length):  # image borders too: the untiled run pads there
                 band = slice(max(edge - 2 * overlap, 0), edge + 2 * overlap)
                 if axis == 0:
                     away[band, :] = False
@@ -131,6 +132,27 @@ def test_tiled_equals_untiled_away_from_seams(tiny_runner):
     assert away.sum() > 1000
     assert diff[away].max() < 1e-3
     assert diff.mean() < 0.01
+
+
+@pytest.mark.parametrize("size, tile, overlap", [(4000, 512, 32), (3000, 512, 32), (75, 48, 8),
+                                                 (100, 48, 8), (1000, 256, 0), (257, 256, 32)])
+def test_tile_layout_covers_with_the_overlap_and_little_waste(size, tile, overlap):
+    starts, length = P.tile_layout(size, tile, overlap)
+    assert length <= tile and length % 8 == 0
+    assert starts[0] == 0 and starts[-1] + length == size
+    gaps = np.diff(starts)
+    assert np.all(length - gaps >= overlap)
+    # Fewest tiles: one less could not cover the axis with this overlap.
+    n = len(starts)
+    assert n * tile - (n - 1) * overlap >= size > (n - 1) * tile - (n - 2) * overlap
+    assert n * length - size < n * 8 + (n - 1) * overlap
+
+
+def test_tile_layout_of_a_12_megapixel_photo():
+    ys, th = P.tile_layout(3000, 512, 32)
+    xs, tw = P.tile_layout(4000, 512, 32)
+    assert (len(ys), th, len(xs), tw) == (7, 456, 9, 480)
+    assert len(ys) * th * len(xs) * tw / 12e6 == pytest.approx(1.149, abs=1e-3)
 
 
 def test_tile_arguments_are_checked(tiny_runner):
