@@ -129,3 +129,21 @@ function func_show_log(){
         echo "-----"
     fi
 }
+
+# Run one step, its output to LOG and its outcome to the caller's
+# ${status_log}. The command is split into words (no globbing, no eval), so a
+# config value cannot run shell code.
+function run_step(){
+    local -a words
+    read -r -a words <<< "$1"
+    local log=$2
+    "${words[@]}" > "${log}" 2>&1
+    local status=$?
+    if [[ ${status} -ne 0 ]]; then
+        func_show_log "${log}" 30
+    else
+        func_show_log "${log}" 5
+    fi
+    status_check ${status} "${words[*]} > ${log} 2>&1" "${status_log}"
+    return ${status}
+}

@@ -50,22 +50,6 @@ status_log="${LOG_PATH}/results_paddle2onnx.log"
 [[ -f "${status_log}" ]] || : > "${status_log}"
 failed_before=$(grep -c "Run failed" "${status_log}")
 
-# Run one step (split into words: no globbing, no eval); log its outcome.
-function run_step(){
-    local -a words
-    read -r -a words <<< "$1"
-    local log=$2
-    "${words[@]}" > "${log}" 2>&1
-    local status=$?
-    if [[ ${status} -ne 0 ]]; then
-        func_show_log "${log}" 30
-    else
-        func_show_log "${log}" 5
-    fi
-    status_check ${status} "${words[*]} > ${log} 2>&1" "${status_log}"
-    return ${status}
-}
-
 echo "################### ${model_name} ${MODE} ###################"
 # A converter given as a script runs under the config's python; a command
 # (e.g. the paddle2onnx CLI) runs as it is.

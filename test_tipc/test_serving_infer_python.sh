@@ -77,23 +77,6 @@ if ! "${python}" -c "import paddle_serving_server" >/dev/null 2>&1; then
     exit 2
 fi
 
-# Run one step (COMMAND split into words: no globbing, no eval), its output
-# to LOG, its outcome to the results log.
-function run_step(){
-    local -a words
-    read -r -a words <<< "$1"
-    local log=$2
-    "${words[@]}" > "${log}" 2>&1
-    local status=$?
-    if [[ ${status} -ne 0 ]]; then
-        func_show_log "${log}" 30
-    else
-        func_show_log "${log}" 5
-    fi
-    status_check ${status} "${words[*]} > ${log} 2>&1" "${status_log}"
-    return ${status}
-}
-
 # A free TCP port on 127.0.0.1 (called from serving_dir, hence srv_python).
 function free_port(){
     "${srv_python}" -c "

@@ -134,24 +134,6 @@ function split_alternatives(){
     IFS='|' read -r -a _out <<< "$2"
 }
 
-# Run one step: its output goes to LOG, its outcome to the results log.
-# The command is split into words (no globbing, no eval), so a config value
-# cannot run shell code.
-function run_step(){
-    local -a words
-    read -r -a words <<< "$1"
-    local log=$2
-    "${words[@]}" > "${log}" 2>&1
-    local status=$?
-    if [[ ${status} -ne 0 ]]; then
-        func_show_log "${log}" 30
-    else
-        func_show_log "${log}" 5
-    fi
-    status_check ${status} "${words[*]} > ${log} 2>&1" "${status_log}"
-    return ${status}
-}
-
 # Record a step this machine cannot run.
 function skip_step(){
     status_skip "$1" "$(func_squeeze "$2") > $3 2>&1" "${status_log}"
