@@ -134,16 +134,19 @@ def convert_checkpoint(src, dst):
     """Convert the official checkpoint ``src`` to a Paddle ``.pdparams`` at ``dst``.
 
     Returns the inferred architecture. ``dst`` is written atomically and only
-    after the whole checkpoint matched.
+    after the whole checkpoint matched; it records the architecture (the
+    ``Arch`` section, see :mod:`ppmirnet.engine.checkpoint`), so tools given
+    only these weights build the right network.
     """
     import paddle
 
+    from .engine.checkpoint import save_weights
     from .modeling import MIRNet
-    from .utils.io import atomic_paddle_save
 
     official = load_official_state_dict(src)
     arch = infer_arch(official)
     model = MIRNet(**arch)
     converted = convert_state_dict(official, model)
-    atomic_paddle_save({k: paddle.to_tensor(v) for k, v in converted.items()}, dst)
+    save_weights(dst, {k: paddle.to_tensor(v) for k, v in converted.items()},
+                 {"name": "MIRNet", **model.arch})
     return arch

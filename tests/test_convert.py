@@ -9,6 +9,7 @@ import pytest
 
 from ppmirnet.convert import convert_state_dict, infer_arch, load_official_state_dict
 from ppmirnet.errors import ConversionError, MissingDependencyError
+from ppmirnet.engine.checkpoint import read_weights
 from ppmirnet.modeling import MIRNet
 from tests.helpers import FIXTURE, run_cli
 
@@ -26,7 +27,10 @@ def test_tool_converts_npz_and_output_matches_official(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "n_feat=16" in proc.stdout and "n_RRG=1" in proc.stdout
     model = MIRNet(n_feat=16, n_RRG=1, n_MSRB=1)
-    model.set_state_dict(paddle.load(str(dst)))
+    _, state, arch = read_weights(str(dst))
+    # The converted file records the network it belongs to.
+    assert arch == {"name": "MIRNet", **model.arch}
+    model.set_state_dict(state)
     model.eval()
     io = np.load(os.path.join(FIXTURE, "io.npz"))
     out = model(paddle.to_tensor(io["input"])).numpy()

@@ -35,7 +35,7 @@ def _train(lite_root, out, **extra):
 
 
 def _weights(path):
-    return {k: v.numpy() for k, v in paddle.load(path).items()}
+    return {k: v.numpy() for k, v in ckpt.read_weights(path)[1].items()}
 
 
 def _max_diff(a, b):
@@ -69,6 +69,10 @@ def test_outputs_config_and_log_lines(reference_run):
     states = paddle.load(str(out / "latest.pdstates"), return_numpy=True)
     assert (states["epoch"], states["epoch_iter"], states["global_step"]) == (2, 6, 12)
     assert states["arch"]["n_feat"] == 8
+    # The weights alone say which network they are: the resolved Arch section.
+    for name in ("latest", "best_model"):
+        assert ckpt.read_arch(str(out / name)) == saved["Arch"]
+    assert saved["Arch"]["name"] == "MIRNet" and saved["Arch"]["n_feat"] == 8
 
 
 def test_same_seed_same_loss_curve(lite_root, reference_run, tmp_path):
@@ -221,6 +225,35 @@ def test_checkpoint_set_is_atomic(tmp_path, monkeypatch):
     model, _, states = ckpt.load_checkpoint(prefix)
     assert states["step"] == 3 and model["w"].numpy().tolist() == [3.0, 3.0]
     assert sorted(os.listdir(tmp_path)) == ["latest.pdopt", "latest.pdparams", "latest.pdstates"]
+
+
+def test_load_model_builds_the_network_the_weights_record(tmp_path):
+    from ppmirnet.engine.predictor import load_model
+    from ppmirnet.modeling import MIRNet
+
+    paddle.seed(5)
+    small = MIRNet(n_feat=8, n_RRG=1, n_MSRB=1, height=2)
+    recorded = {"name": "MIRNet", **small.arch}
+    ckpt.save_weights(str(tmp_path / "rec.pdparams"), small.state_dict(), recorded)
+    paddle.save(small.state_dict(), str(tmp_path / "bare.pdparams"))
+    cfg = load_config(LITE_CONFIG)  # Arch: n_feat 8, height 3: not the saved network
+    assert cfg["Arch"] != recorded
+    lines = []
+    model = load_model(cfg, str(tmp_path / "rec.pdparams"), log=lines.append)
+    assert model.arch == small.arch
+    assert len(lines) == 1 and "records Arch MIRNet(" in lines[0] and "height=2" in lines[0]
+    x = paddle.rand([1, 3, 16, 16])
+    small.eval()
+    assert np.array_equal(model(x).numpy(), small(x).numpy())
+    # Without a record the config decides, and a mismatch is named.
+    from ppmirnet.errors import UserError
+
+    with pytest.raises(UserError, match="bare.pdparams does not fit this model"):
+        load_model(cfg, str(tmp_path / "bare.pdparams"))
+    cfg_h2 = load_config(LITE_CONFIG, ["Arch.height=2"])
+    lines = []
+    assert load_model(cfg_h2, str(tmp_path / "rec.pdparams"), log=lines.append).arch == small.arch
+    assert lines == []  # config and record agree: nothing to say
 
 
 def test_bad_pretrained_weights_are_named(tmp_path):

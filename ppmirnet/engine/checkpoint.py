@@ -4,6 +4,12 @@
 the optimizer's (with its learning-rate schedule) and ``.pdstates`` the
 training position: epoch, iteration, best metric, schedule, RNG state.
 
+Weights written by this project record the network they belong to: the
+``.pdparams`` dict carries :data:`ARCH_KEY` holding the ``Arch`` config section
+(``{"name": "MIRNet", <constructor arguments>}``), so a file alone says how to
+build its model (:func:`read_arch`). Files without the record (older
+checkpoints, other tools) load as before.
+
 Each file is written to a staging name first. Only when the three are
 complete is a marker written, then the files are renamed over the old set and
 the marker removed. A kill at any point leaves either the old set (staging
@@ -16,9 +22,56 @@ import os
 import paddle
 
 from ..errors import UserError
-from ..utils.io import atomic_path
+from ..utils.io import atomic_paddle_save, atomic_path
 
 EXTENSIONS = (".pdparams", ".pdopt", ".pdstates")
+# The key of the architecture record inside a .pdparams dict.
+ARCH_KEY = "__arch__"
+
+
+def with_arch(state_dict, arch):
+    """``state_dict`` plus the architecture record ``arch`` (an ``Arch`` section), for saving."""
+    if arch is None:
+        return dict(state_dict)
+    return dict(state_dict, **{ARCH_KEY: dict(arch)})
+
+
+def split_arch(state):
+    """``(state dict without the record, record or None)`` of a loaded ``.pdparams`` dict."""
+    if not isinstance(state, dict) or ARCH_KEY not in state:
+        return state, None
+    state = dict(state)
+    arch = state.pop(ARCH_KEY)
+    return state, dict(arch) if isinstance(arch, dict) else None
+
+
+def save_weights(path, state_dict, arch):
+    """Write ``state_dict`` with its architecture record to ``path`` atomically."""
+    atomic_paddle_save(with_arch(state_dict, arch), path)
+
+
+def read_weights(path):
+    """Read a ``.pdparams`` file (path with or without the extension).
+
+    Returns ``(file, state dict, architecture record or None)``; a missing or
+    damaged file is a :class:`UserError` naming it.
+    """
+    file = path if path.endswith(".pdparams") else path + ".pdparams"
+    if not os.path.isfile(file):
+        raise UserError(f"pretrained model not found: {file}")
+    try:
+        state = paddle.load(file)
+    except Exception as err:  # paddle raises many types for a damaged file
+        raise UserError(f"cannot read weights {file}: {err}") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{file} holds no state dict")
+    state, arch = split_arch(state)
+    return file, state, arch
+
+
+def read_arch(path):
+    """The architecture record of a ``.pdparams`` file, or None if it has none."""
+    return read_weights(path)[2]
 
 
 def _staging(prefix, ext):
@@ -45,10 +98,15 @@ def recover(prefix):
                 os.remove(_staging(prefix, ext))
 
 
-def save_checkpoint(prefix, model_state, optimizer_state, states):
-    """Save the set ``prefix.{pdparams,pdopt,pdstates}`` atomically."""
+def save_checkpoint(prefix, model_state, optimizer_state, states, arch=None):
+    """Save the set ``prefix.{pdparams,pdopt,pdstates}`` atomically.
+
+    ``arch`` (the ``Arch`` section) is recorded in the ``.pdparams``, so the
+    weights alone rebuild their network.
+    """
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     recover(prefix)
+    model_state = with_arch(model_state, arch)
     for ext, obj in zip(EXTENSIONS, (model_state, optimizer_state, states)):
         with atomic_path(_staging(prefix, ext)) as tmp:
             paddle.save(obj, tmp)
@@ -78,6 +136,7 @@ def load_checkpoint(prefix):
         states = paddle.load(prefix + ".pdstates", return_numpy=True)
     except Exception as err:  # paddle raises many types for a damaged file
         raise UserError(f"cannot read checkpoint {prefix}: {err}") from None
+    model_state, _ = split_arch(model_state)
     return model_state, opt_state, states
 
 
@@ -104,16 +163,13 @@ def load_weights(model, path):
     """
     if path is None:
         return
-    file = path if path.endswith(".pdparams") else path + ".pdparams"
-    if not os.path.isfile(file):
-        raise UserError(f"pretrained model not found: {file}")
-    try:
-        state = paddle.load(file)
-    except Exception as err:  # paddle raises many types for a damaged file
-        raise UserError(f"cannot read weights {file}: {err}") from None
-    if not isinstance(state, dict):
-        raise UserError(f"{file} holds no state dict")
-    check_state_dict(model, state, file)
+    file, state, _ = read_weights(path)
+    load_state(model, state, file)
+
+
+def load_state(model, state, name):
+    """Check ``state`` against ``model`` (see :func:`check_state_dict`) and load it."""
+    check_state_dict(model, state, name)
     model.set_state_dict(state)
 
 

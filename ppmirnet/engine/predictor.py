@@ -9,7 +9,7 @@ import paddle
 
 from ..errors import UserError
 from ..modeling import MIRNet
-from .checkpoint import load_weights
+from .checkpoint import load_state, read_weights
 
 MODELS = {"MIRNet": MIRNet}
 
@@ -23,21 +23,37 @@ def build_model(arch_cfg):
     return MODELS[name](**args)
 
 
-def load_model(cfg, weights=None, required=True):
-    """Build the config's model and load ``weights`` (default ``Global.pretrained_model``).
+def load_model(cfg, weights=None, required=True, log=print):
+    """Build the model and load ``weights`` (default ``Global.pretrained_model``).
 
-    With ``required``, missing weights are a :class:`UserError` (evaluating an
-    untrained network is almost always a mistake).
+    The network is the one the weights record (see
+    :mod:`ppmirnet.engine.checkpoint`) when they carry a record, else the
+    config's ``Arch`` section; a config whose ``Arch`` differs from the record
+    is said in one ``log`` line. With ``required``, missing weights are a
+    :class:`UserError` (evaluating an untrained network is almost always a
+    mistake).
     """
-    model = build_model(cfg["Arch"])
     weights = weights if weights is not None else cfg["Global"]["pretrained_model"]
     if weights is None:
         if required:
             raise UserError("no weights given: pass -o Global.pretrained_model=PATH(.pdparams)")
+        model = build_model(cfg["Arch"])
     else:
-        load_weights(model, weights)
+        file, state, arch = read_weights(weights)
+        if arch is None:
+            arch = cfg["Arch"]
+        elif arch != cfg["Arch"]:
+            log(f"{weights} records Arch {_describe(arch)}; building that network instead of "
+                f"the config's {_describe(cfg['Arch'])}")
+        model = build_model(arch)
+        load_state(model, state, file)
     model.eval()
     return model
+
+
+def _describe(arch):
+    args = ", ".join(f"{k}={v!r}" for k, v in arch.items() if k != "name")
+    return f"{arch.get('name')}({args})"
 
 
 class DygraphRunner:

@@ -141,7 +141,8 @@ class Trainer:
     def _save(self, name):
         if self.rank == 0:
             ckpt.save_checkpoint(os.path.join(self.output_dir, name), self.model.state_dict(),
-                                 self.optimizer.state_dict(), self._states())
+                                 self.optimizer.state_dict(), self._states(),
+                                 arch=self.cfg["Arch"])
 
     def _resume(self, resume):
         if self.rank == 0 and resume is not None:
