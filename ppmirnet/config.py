@@ -20,6 +20,7 @@ import os
 import yaml
 
 from .errors import ConfigError
+from .metrics import COLORS, METRIC_NAMES
 
 _REQUIRED = object()
 
@@ -210,13 +211,17 @@ SCHEMA = {
             "loader": dict(_LOADER),
         },
     },
+    # The task's evaluation protocol (ppmirnet.metrics): denoising and
+    # enhancement measure RGB floats, full image; RealSR the 8-bit output's
+    # Y channel with `scale` border pixels cropped.
     "Metric": {
         "names": _f(list, ["psnr", "ssim"], item=str),
-        "best": _f(str, "psnr", choices=("psnr", "ssim")),
+        "best": _f(str, "psnr", choices=METRIC_NAMES),
+        "color": _f(str, "rgb", choices=COLORS),
+        "crop_border": _f(int, 0, minimum=0),
+        "quantize": _f(bool, False),
     },
 }
-
-METRIC_NAMES = ("psnr", "ssim")
 
 
 def _resolve(raw, schema, path, where):

@@ -86,6 +86,15 @@ def test_overrides_are_parsed_as_yaml(tmp_path):
     assert cfg["Metric"]["names"] == ["psnr"]
 
 
+def test_metric_protocol_keys_default_to_the_denoising_protocol(tmp_path):
+    path = _write(tmp_path, MINIMAL)
+    assert load_config(path)["Metric"] == {"names": ["psnr", "ssim"], "best": "psnr",
+                                           "color": "rgb", "crop_border": 0, "quantize": False}
+    cfg = load_config(path, ["Metric={color: y, crop_border: 4, quantize: true}"])
+    assert cfg["Metric"] == {"names": ["psnr", "ssim"], "best": "psnr", "color": "y",
+                             "crop_border": 4, "quantize": True}
+
+
 def test_override_with_another_kind_replaces_the_node(tmp_path):
     path = _write(tmp_path, MINIMAL)
     cfg = load_config(path, ["DataLoader.Eval.dataset={name: SIDDValidationBlocks, noisy_mat: n.mat, gt_mat: g.mat}"])
@@ -114,6 +123,11 @@ def test_code_in_values_is_never_run(tmp_path):
     (["Arch.name=UNet"], r"Arch.name is 'UNet', expected one of: MIRNet"),
     (["DataLoader.Train.dataset.split=train"], r"unknown key DataLoader.Train.dataset.split"),
     (["Metric.names=[psnr, lpips]"], r"Metric.names has unknown metric 'lpips'"),
+    (["Metric.color=lab"], r"c.yaml: Metric.color is 'lab', expected one of: rgb, y"),
+    (["Metric.crop_border=-1"], r"Metric.crop_border is -1, must be >= 0"),
+    (["Metric.crop_border=2.5"], r"Metric.crop_border is 2.5 \(float\), expected int"),
+    (["Metric.quantize=8"], r"Metric.quantize is 8 \(int\), expected bool"),
+    (["Metric.scale=4"], r"unknown key Metric.scale"),
     (["Global.epochs"], r"must look like Section.key=value"),
 ])
 def test_bad_values_name_the_key_and_file(tmp_path, overrides, message):

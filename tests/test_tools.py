@@ -136,6 +136,9 @@ def test_eval_reports_and_saves_metrics(lite_root, weights, tmp_path, capsys):
     assert report["input_psnr"] == pytest.approx(np.mean(inputs), abs=1e-4)
     assert f"[Eval] psnr: {report['psnr']:.2f}, ssim: {report['ssim']:.4f}, images: 4" in out
     assert "[Eval] noisy input: psnr:" in out
+    assert report["protocol"] == {"color": "rgb", "crop_border": 0, "quantize": False,
+                                  "description": metrics.describe_protocol({})}
+    assert "[Eval] protocol: RGB in [0, 1], peak 1; full image; float output" in out
 
     code, out, _ = _run("eval", _common(lite_root, tmp_path, w) +
                         ["--ensemble", "--save_json", str(tmp_path / "ens.json")], capsys)
@@ -143,6 +146,38 @@ def test_eval_reports_and_saves_metrics(lite_root, weights, tmp_path, capsys):
     with open(tmp_path / "ens.json") as f:
         ens = json.load(f)
     assert ens["ensemble"] is True and ens["psnr"] != pytest.approx(report["psnr"], abs=1e-6)
+
+
+def test_eval_y_protocol_saves_images_and_records_the_protocol(lite_root, weights, tmp_path,
+                                                              capsys):
+    w, model = weights
+    saved = tmp_path / "restored"
+    code, out, err = _run("eval", _common(lite_root, tmp_path, w) + [
+        "-o", "Metric={color: y, crop_border: 3, quantize: true}", "--save_images", str(saved)],
+        capsys)
+    assert code == 0, err
+    with open(tmp_path / "eval_result.json") as f:
+        report = json.load(f)
+    names = sorted(os.listdir(os.path.join(lite_root, "val", "input")))
+    assert sorted(os.listdir(saved)) == names
+    runner = DygraphRunner(model)
+    psnrs = []
+    for name in names:
+        noisy, _ = processing.read_image(os.path.join(lite_root, "val", "input", name))
+        restored = np.clip(processing.from_batch(runner(processing.to_batch([noisy])))[0], 0, 1)
+        png = cv2.imread(str(saved / name))[:, :, ::-1].astype(np.float64)
+        # The 8-bit output (a rerun of the model may flip the rounding of a few values).
+        assert np.mean(png != np.round(restored.astype(np.float64) * 255.0)) < 1e-3
+        gt = cv2.imread(os.path.join(lite_root, "val", "groundtruth", name))[:, :, ::-1] / 255.0
+        y = [16 + 65.481 * im[..., 0] + 128.553 * im[..., 1] + 24.966 * im[..., 2]
+             for im in (png / 255.0, gt)]
+        mse = np.mean((y[0][3:-3, 3:-3] - y[1][3:-3, 3:-3]) ** 2)
+        psnrs.append(10 * np.log10(255.0 ** 2 / mse))
+    assert report["psnr"] == pytest.approx(np.mean(psnrs), abs=1e-6)
+    assert report["protocol"]["color"] == "y" and report["protocol"]["crop_border"] == 3
+    assert report["protocol"]["quantize"] is True
+    assert "[Eval] protocol: Y channel (MATLAB rgb2ycbcr coefficients" in out
+    assert report["protocol"]["description"] in out
 
 
 def test_eval_on_sidd_blocks_and_dnd_submission(weights, tmp_path, capsys):

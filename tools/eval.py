@@ -4,10 +4,16 @@
     python tools/eval.py -c configs/mirnet_sidd.yaml -o Global.pretrained_model=W --ensemble
     python tools/eval.py -c configs/mirnet_lite.yaml -o Global.pretrained_model=output/mirnet_lite/best_model --with_input
 
-SIDD validation .mat blocks or any paired folder (DataLoader.Eval.dataset);
-each image is denoised alone, clamped to [0, 1], and PSNR (peak 1) and SSIM
-(scikit-image, Gaussian window) are averaged over images. The result is
-printed and saved as JSON (--save_json, default Global.output_dir/eval_result.json).
+    python tools/eval.py -c configs/mirnet_realsr_x4.yaml -o Global.pretrained_model=W \
+        -o DataLoader.Eval.dataset.root=DIR --save_images out/x4
+
+SIDD validation .mat blocks or any paired folder (DataLoader.Eval.dataset:
+DIR/input + DIR/groundtruth); each image is restored alone, clamped to
+[0, 1], and measured under the config's Metric protocol (RGB floats for
+denoising and enhancement; Y channel of the 8-bit output with a border crop
+for super-resolution), then averaged over images. The protocol is printed
+with the result, which is saved as JSON (--save_json, default
+Global.output_dir/eval_result.json).
 With the DND config (configs/mirnet_dnd.yaml) it writes the DND server
 submission instead (--save_dir, default Global.output_dir/dnd).
 """
@@ -30,6 +36,8 @@ def main(argv=None):
                         help="also report the metrics of the noisy input")
     parser.add_argument("--save_json", default=None,
                         help="where to save the result (default Global.output_dir/eval_result.json)")
+    parser.add_argument("--save_images", default=None, metavar="DIR",
+                        help="write every restored image to DIR as 8-bit PNG, named as its input")
     parser.add_argument("--save_dir", default=None,
                         help="DND only: where the submission folder goes (default Global.output_dir/dnd)")
     args = parser.parse_args(argv)
@@ -45,9 +53,11 @@ def main(argv=None):
         folder = denoise_dnd(cfg, args.save_dir or os.path.join(out_dir, "dnd"), args.ensemble)
         print(f"DND submission written to {folder}")
         return
-    report = evaluate_config(cfg, ensemble=args.ensemble, with_input=args.with_input)
+    report = evaluate_config(cfg, ensemble=args.ensemble, with_input=args.with_input,
+                             save_images=args.save_images)
     if rank() != 0:
         return
+    print(f"[Eval] protocol: {report['protocol']['description']}")
     if args.with_input:
         print(format_eval_line({"psnr": report["input_psnr"], "ssim": report["input_ssim"]},
                                "[Eval] noisy input:"))
@@ -57,6 +67,8 @@ def main(argv=None):
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)
+    if args.save_images:
+        print(f"restored images written to {args.save_images}")
     print(f"saved {path}")
 
 

@@ -1,4 +1,4 @@
-"""Evaluation: mean PSNR/SSIM over a paired dataset, per sample, gathered across cards."""
+"""Evaluation: mean PSNR/SSIM over a paired dataset under the task's protocol, gathered across cards."""
 
 import sys
 
@@ -17,36 +17,44 @@ def _progress(iterable, total, desc, enabled):
     return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True)
 
 
-def sample_metrics(restored, clean, names=("psnr", "ssim")):
-    """Metrics of one restored HxWx3 image against its clean version (both in [0, 1])."""
-    out = {}
-    if "psnr" in names:
-        out["psnr"] = M.psnr(restored, clean, data_range=1.0)
-    if "ssim" in names:
-        out["ssim"] = M.ssim(restored, clean, data_range=1.0)
-    return out
+def sample_metrics(restored, clean, names=("psnr", "ssim"), protocol=None):
+    """Metrics of one restored HxWx3 image against its clean version (both in [0, 1]).
+
+    ``protocol``: the config's ``Metric`` section (or its protocol keys);
+    None measures RGB floats, full image, as for denoising.
+    """
+    return M.image_metrics(restored, clean, names, **M.protocol_of(protocol))
 
 
-def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval"):
-    """Mean metrics of ``runner`` (or of the noisy input, if ``runner`` is None) over ``loader``.
+def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval", protocol=None,
+             on_image=None):
+    """Mean metrics of ``runner`` (or of the input, if ``runner`` is None) over ``loader``.
 
-    Each image is compared alone after clamping to [0, 1] (PSNR with peak 1,
-    SSIM as :func:`ppmirnet.metrics.ssim`) and the per-image values are
+    Each image is compared alone after clamping to [0, 1], under the
+    ``protocol`` of :func:`sample_metrics`, and the per-image values are
     averaged, as the paper does for the 1280 SIDD blocks. With several cards
     each evaluates its shard and the sums are gathered, so every card returns
-    the same means of the whole set. Returns ``{"psnr", "ssim", "count"}``.
+    the same means of the whole set. ``on_image(index, restored_hwc)`` sees
+    every restored image (to save it). Returns ``{"psnr", "ssim", "count"}``.
     """
     if progress is None:
         progress = sys.stderr.isatty()
     sums = {n: 0.0 for n in names}
     count = 0
+    # Rounded once here, so a saved image is exactly the one measured.
+    quantize = M.protocol_of(protocol)["quantize"]
     for noisy, clean in _progress(loader, len(loader), desc, progress):
         noisy = np.asarray(noisy, dtype=np.float32)
         clean = np.asarray(clean, dtype=np.float32)
         restored = noisy if runner is None else runner(noisy)
         restored = np.clip(restored, 0.0, 1.0)
         for r, c in zip(restored, clean):
-            for k, v in sample_metrics(r.transpose(1, 2, 0), c.transpose(1, 2, 0), names).items():
+            r = r.transpose(1, 2, 0)
+            if quantize:
+                r = M.quantize_u8(r)
+            if on_image is not None:
+                on_image(count, r)
+            for k, v in sample_metrics(r, c.transpose(1, 2, 0), names, protocol).items():
                 sums[k] += v
             count += 1
     totals = all_reduce_sum([sums[n] for n in names] + [count])
@@ -57,24 +65,27 @@ def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval")
 
 
 def evaluate_model(model, loader, names=("psnr", "ssim"), ensemble=False, amp_level=None,
-                   progress=None):
+                   progress=None, protocol=None, on_image=None):
     """:func:`evaluate` of a dygraph model (``ensemble``: x8 flips/rotations)."""
     runner = DygraphRunner(model, amp_level)
     if ensemble:
         runner = SelfEnsemble(runner)
     was_training = model.training
     try:
-        return evaluate(runner, loader, names, progress)
+        return evaluate(runner, loader, names, progress, protocol=protocol, on_image=on_image)
     finally:
         if was_training:
             model.train()
 
 
-def evaluate_config(cfg, ensemble=False, with_input=False, progress=None):
+def evaluate_config(cfg, ensemble=False, with_input=False, progress=None, save_images=None):
     """Evaluate ``Global.pretrained_model`` on ``DataLoader.Eval`` of a config.
 
-    Returns a JSON-ready dict: the means, the image count, what was
-    evaluated, and with ``with_input`` the metrics of the noisy input too.
+    Metrics follow the config's ``Metric`` protocol (:mod:`ppmirnet.metrics`).
+    ``save_images``: a folder where every restored image is written as 8-bit
+    PNG under its input's name. Returns a JSON-ready dict: the means, the
+    image count, what was evaluated and how, and with ``with_input`` the
+    metrics of the input too.
     """
     from ..config import amp_level
     from ..data.builder import build_eval_loader
@@ -91,8 +102,13 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None):
     dataset, loader = build_eval_loader(section, rank, world)
     model = load_model(cfg)
     names = cfg["Metric"]["names"]
+    protocol = M.protocol_of(cfg["Metric"])
+    on_image = None
+    if save_images:
+        on_image = _image_saver(save_images, dataset, loader.batch_sampler.indices)
     result = evaluate_model(model, loader, names, ensemble=ensemble, amp_level=amp_level(cfg),
-                            progress=progress if rank == 0 else False)
+                            progress=progress if rank == 0 else False, protocol=protocol,
+                            on_image=on_image)
     report = {
         "config": g.get("config_file"),
         "weights": g["pretrained_model"],
@@ -101,14 +117,33 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None):
         "images": result["count"],
         "psnr": result.get("psnr"),
         "ssim": result.get("ssim"),
-        "ssim_variant": "skimage structural_similarity, gaussian_weights, sigma 1.5, "
-                        "use_sample_covariance False, data_range 1",
+        "protocol": dict(protocol, description=M.describe_protocol(protocol)),
     }
+    if save_images:
+        report["saved_images"] = save_images
     if with_input:
-        base = evaluate(None, loader, names, progress=False)
+        base = evaluate(None, loader, names, progress=False, protocol=protocol)
         report["input_psnr"] = base.get("psnr")
         report["input_ssim"] = base.get("ssim")
     return report
+
+
+def _image_saver(folder, dataset, indices):
+    """``on_image`` for :func:`evaluate`: write restored images as PNG named after the inputs."""
+    import os
+
+    from .. import processing
+
+    os.makedirs(folder, exist_ok=True)
+    names = getattr(dataset, "names", None)
+
+    def save(position, rgb):
+        index = indices[position]
+        stem = os.path.splitext(names[index])[0] if names else f"{index:05d}"
+        info = processing.ImageInfo(8, 3, None, rgb.shape[0], rgb.shape[1])
+        processing.write_image(os.path.join(folder, stem + ".png"), rgb, info)
+
+    return save
 
 
 def denoise_dnd(cfg, save_dir, ensemble=False, progress=None):

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..losses import build_loss
 from . import checkpoint as ckpt
 from . import env
+from ..metrics import describe_protocol
 from .evaluator import evaluate, evaluate_model
 from .logger import format_eval_line, format_train_line, setup_logger
 from .lr import build_lr_scheduler
@@ -209,7 +210,8 @@ class Trainer:
     def _eval(self):
         names = self.cfg["Metric"]["names"]
         result = evaluate_model(self.model, self.eval_loader, names, amp_level=self.amp_level,
-                                progress=sys.stderr.isatty() and self.rank == 0)
+                                progress=sys.stderr.isatty() and self.rank == 0,
+                                protocol=self.cfg["Metric"])
         self.log.info(format_eval_line(result) + f", epoch: {self.epoch}, "
                       f"iter: {self.epoch_iter}/{self.iters_per_epoch}, samples: {result['count']}")
         key = self.best["metric"]
@@ -307,8 +309,9 @@ class Trainer:
         names = self.cfg["Metric"]["names"]
         if model_result is None:
             model_result = evaluate_model(self.model, self.eval_loader, names,
-                                          amp_level=self.amp_level)
-        base = evaluate(None, self.eval_loader, names, progress=False)
+                                          amp_level=self.amp_level, protocol=self.cfg["Metric"])
+        base = evaluate(None, self.eval_loader, names, progress=False, protocol=self.cfg["Metric"])
+        self.log.info(f"[Eval] protocol: {describe_protocol(self.cfg['Metric'])}")
         self.log.info(format_eval_line(base, "[Eval] noisy input:") + f" ({base['count']} images)")
         self.log.info(format_eval_line(model_result, "[Eval] model:      "))
         gains = []
