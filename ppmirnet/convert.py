@@ -1,9 +1,10 @@
-"""Conversion of the official PyTorch MIRNet checkpoints to Paddle weights.
+"""Conversion of the official PyTorch MIRNet and MIRNet-v2 checkpoints to Paddle weights.
 
-The Paddle model keeps the official module names, so a key converts by one
+The Paddle models keep the official module names, so a key converts by one
 rule: PReLU slopes are ``weight`` in PyTorch and ``_weight`` in Paddle. The
-official state dict lists every shared tensor once per place it is used
-(aliases); they must hold the same values, which is checked.
+official MIRNet state dict lists every shared tensor once per place it is
+used (aliases); they must hold the same values, which is checked. MIRNet-v2
+has no aliases. Which network a checkpoint holds is read off its keys.
 """
 
 import os
@@ -31,9 +32,9 @@ def official_key(paddle_key):
 def load_official_state_dict(path):
     """Read an official checkpoint as ``{official key: float32 ndarray}``.
 
-    Accepts ``.pth``/``.pt`` (``torch.save({'state_dict': ...})`` or a bare
-    state dict; needs torch) and ``.npz`` (official key -> array). A
-    ``module.`` prefix (DataParallel) is removed.
+    Accepts ``.pth``/``.pt`` (``torch.save({'state_dict': ...})``, BasicSR's
+    ``{'params': ...}`` or a bare state dict; needs torch) and ``.npz``
+    (official key -> array). A ``module.`` prefix (DataParallel) is removed.
     """
     if not os.path.isfile(path):
         raise UserError(f"checkpoint not found: {path}")
@@ -52,8 +53,10 @@ def load_official_state_dict(path):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises many types for a bad file
             raise UserError(f"cannot read {path} as a PyTorch checkpoint: {err}") from None
-        if isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict):
-            ckpt = ckpt["state_dict"]
+        for wrapper in ("state_dict", "params"):
+            if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
+                ckpt = ckpt[wrapper]
+                break
         if not isinstance(ckpt, dict):
             raise UserError(f"{path} holds no state dict")
         state = {k: v.detach().cpu().numpy() for k, v in ckpt.items() if hasattr(v, "detach")}
@@ -82,6 +85,52 @@ def infer_arch(state):
         n_RRG=n_rrg, n_MSRB=len(msrb_ids), height=len(levels), width=len(cols),
         bias="conv_in.bias" in state,
     )
+
+
+def is_mirnetv2(state):
+    """Whether an official state dict is MIRNet-v2's (its MRBs have ``dau_top`` RCBs)."""
+    return any(".dau_top." in k for k in state)
+
+
+def infer_arch_v2(state, task=None):
+    """Read MIRNet-v2's constructor arguments off an official state dict.
+
+    ``task`` defaults to ``"defocus_deblurring"`` when the input and output
+    channels differ (the dual-pixel model: 6 in, 3 out), the only case the
+    official network can run with unequal channels.
+    """
+    from .modeling.mirnetv2 import DEFOCUS
+
+    try:
+        w_in = state["conv_in.weight"]
+        w_out = state["conv_out.weight"]
+        groups = {int(k.split(".")[1]) for k in state if k.startswith("body.")}
+        mrbs = {int(k.split(".")[3]) for k in state if k.startswith("body.0.body.") and ".dau_top." in k}
+        mid = state["body.0.body.0.dau_mid.body.0.weight"]
+    except (KeyError, ValueError, IndexError):
+        raise ConversionError("this does not look like an official MIRNet-v2 state dict "
+                              "(no conv_in/conv_out weights or body.*.dau_* keys)") from None
+    n_feat = int(w_in.shape[0])
+    in_channels, out_channels = int(w_in.shape[1]), int(w_out.shape[0])
+    if task is None and in_channels != out_channels:
+        task = DEFOCUS
+    if len(groups) != 4:
+        raise ConversionError(f"MIRNet-v2 has 4 residual groups; this checkpoint has {len(groups)}")
+    return dict(in_channels=in_channels, out_channels=out_channels, n_feat=n_feat,
+                chan_factor=int(mid.shape[0]) / n_feat, n_MRB=len(mrbs),
+                bias="conv_in.bias" in state, task=task)
+
+
+def infer_network(state, task=None):
+    """``(Arch name, constructor arguments)`` of an official state dict, from its keys.
+
+    ``task`` only applies to MIRNet-v2 (see :func:`infer_arch_v2`).
+    """
+    if is_mirnetv2(state):
+        return "MIRNetV2", infer_arch_v2(state, task)
+    if task is not None:
+        raise ConversionError(f"task={task!r} applies to MIRNet-v2, but this checkpoint is MIRNet")
+    return "MIRNet", infer_arch(state)
 
 
 def convert_state_dict(official, model):
@@ -130,23 +179,32 @@ def load_official_weights(model, official):
     return model
 
 
-def convert_checkpoint(src, dst):
+def build_official(name, arch):
+    """The Paddle network ``name`` with ``arch``; a configuration it rejects is a ConversionError."""
+    from .modeling import MIRNet, MIRNetV2
+
+    try:
+        return {"MIRNet": MIRNet, "MIRNetV2": MIRNetV2}[name](**arch)
+    except ValueError as err:
+        raise ConversionError(f"the checkpoint's configuration cannot be built: {err}") from None
+
+
+def convert_checkpoint(src, dst, task=None):
     """Convert the official checkpoint ``src`` to a Paddle ``.pdparams`` at ``dst``.
 
-    Returns the inferred architecture. ``dst`` is written atomically and only
-    after the whole checkpoint matched; it records the architecture (the
-    ``Arch`` section, see :mod:`ppmirnet.engine.checkpoint`), so tools given
-    only these weights build the right network.
+    Returns ``(network name, architecture)``. ``dst`` is written atomically
+    and only after the whole checkpoint matched; it records the architecture
+    (the ``Arch`` section, see :mod:`ppmirnet.engine.checkpoint`), so tools
+    given only these weights build the right network.
     """
     import paddle
 
     from .engine.checkpoint import save_weights
-    from .modeling import MIRNet
 
     official = load_official_state_dict(src)
-    arch = infer_arch(official)
-    model = MIRNet(**arch)
+    name, arch = infer_network(official, task)
+    model = build_official(name, arch)
     converted = convert_state_dict(official, model)
     save_weights(dst, {k: paddle.to_tensor(v) for k, v in converted.items()},
-                 {"name": "MIRNet", **model.arch})
-    return arch
+                 {"name": name, **model.arch})
+    return name, arch

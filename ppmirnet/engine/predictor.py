@@ -8,10 +8,10 @@ import numpy as np
 import paddle
 
 from ..errors import UserError
-from ..modeling import MIRNet
+from ..modeling import MIRNet, MIRNetV2
 from .checkpoint import load_state, read_weights
 
-MODELS = {"MIRNet": MIRNet}
+MODELS = {"MIRNet": MIRNet, "MIRNetV2": MIRNetV2}
 
 
 def build_model(arch_cfg):
@@ -20,7 +20,10 @@ def build_model(arch_cfg):
     name = args.pop("name")
     if name not in MODELS:
         raise UserError(f"unknown Arch.name {name!r}; expected one of: {', '.join(MODELS)}")
-    return MODELS[name](**args)
+    try:
+        return MODELS[name](**args)
+    except ValueError as err:  # a configuration the network cannot build
+        raise UserError(f"Arch: {err}") from None
 
 
 def load_model(cfg, weights=None, required=True, log=print):

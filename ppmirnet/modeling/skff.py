@@ -24,14 +24,16 @@ class SKFF(nn.Layer):
         branches (int): number of inputs (the MSRB height).
         reduction (int): channel reduction of the squeeze step.
         bias (bool): whether the 1x1 convolutions have a bias.
+        act (nn.Layer): activation of the squeeze step; a new PReLU if None.
     """
 
-    def __init__(self, channels, branches=3, reduction=8, bias=False):
+    def __init__(self, channels, branches=3, reduction=8, bias=False, act=None):
         super().__init__()
         bias_attr = None if bias else False
         d = max(int(channels / reduction), 4)
         self.branches = branches
-        self.conv_du = nn.Sequential(nn.Conv2D(channels, d, 1, bias_attr=bias_attr), PReLU())
+        act = PReLU() if act is None else act
+        self.conv_du = nn.Sequential(nn.Conv2D(channels, d, 1, bias_attr=bias_attr), act)
         self.fcs = nn.LayerList(
             [nn.Conv2D(d, channels, 1, bias_attr=bias_attr) for _ in range(branches)]
         )
@@ -49,3 +51,14 @@ class SKFF(nn.Layer):
         for f, w in zip(feats[1:], weights[1:]):
             out = out + f * w
         return out
+
+
+class SKFFv2(SKFF):
+    """MIRNet-v2's SKFF: two inputs, LeakyReLU(0.2) in the squeeze step, no bias.
+
+    Args:
+        channels (int): channels of both branches.
+    """
+
+    def __init__(self, channels):
+        super().__init__(channels, branches=2, bias=False, act=nn.LeakyReLU(0.2))
