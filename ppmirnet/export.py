@@ -1,4 +1,4 @@
-"""Export a MIRNet to a static inference model with dynamic height and width.
+"""Export a MIRNet or MIRNet-v2 to a static inference model with dynamic batch, height and width.
 
 ``export_inference_model`` writes ``<prefix>.json`` + ``<prefix>.pdiparams``
 (Paddle 3's PIR program, read by Paddle Inference 3.x) and, with
@@ -36,12 +36,14 @@ def _jit_save(model, path_prefix):
     import paddle
 
     model.eval()
-    spec = [paddle.static.InputSpec([None, 3, None, None], "float32", INPUT_NAME)]
+    channels = model.arch["in_channels"]
+    spec = [paddle.static.InputSpec([None, channels, None, None], "float32", INPUT_NAME)]
     static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
     paddle.jit.save(static, path_prefix)
 
 
 def _export_in_child(weights, arch, out_prefix, pir):
+    # ``arch`` is an Arch config section: the network's name and its arguments.
     """Write one program format from a fresh process (see the module docstring)."""
     env = dict(os.environ, FLAGS_enable_pir_api="1" if pir else "0")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,7 +70,8 @@ def _export_both_formats(model, tmp, prefix):
     weights = os.path.join(tmp, "weights.pdparams")
     paddle.save(model.state_dict(), weights)
     for pir in (True, False):
-        _export_in_child(weights, model.arch, os.path.join(tmp, "pir" if pir else "legacy", prefix), pir)
+        arch = {"name": type(model).__name__, **model.arch}
+        _export_in_child(weights, arch, os.path.join(tmp, "pir" if pir else "legacy", prefix), pir)
     pir_params = os.path.join(tmp, "pir", prefix + ".pdiparams")
     with open(pir_params, "rb") as a, open(os.path.join(tmp, "legacy", prefix + ".pdiparams"), "rb") as b:
         if a.read() != b.read():
@@ -79,7 +82,7 @@ def _export_both_formats(model, tmp, prefix):
 
 
 def export_inference_model(model, save_dir, legacy_format=False, prefix="inference"):
-    """Export ``model`` (a MIRNet) to ``save_dir``; returns the written file paths.
+    """Export ``model`` (a MIRNet or MIRNetV2) to ``save_dir``; returns the written file paths.
 
     Files appear in ``save_dir`` only once every format was written.
     """
@@ -127,9 +130,9 @@ def _child_main(argv=None):
     args = parser.parse_args(argv)
     import paddle
 
-    from .modeling import MIRNet
+    from .engine.predictor import build_model
 
-    model = MIRNet(**json.loads(args.arch))
+    model = build_model(json.loads(args.arch))
     model.set_state_dict(paddle.load(args.weights))
     _jit_save(model, args.out)
 

@@ -2,8 +2,6 @@
 
 import paddle.nn as nn
 
-from .resample import BilinearUp2
-
 
 class Down(nn.Layer):
     """Halve the resolution (2x2 average pool), then 1x1 conv C -> int(C * chan_factor).
@@ -27,9 +25,6 @@ class Down(nn.Layer):
 class Up(nn.Layer):
     """1x1 conv C -> int(C // chan_factor), then bilinear x2 (``align_corners=False``).
 
-    The upsampling is :class:`BilinearUp2`, bilinear interpolation written as
-    a fixed transposed convolution so that every runtime runs it.
-
     Args:
         channels (int): input channels.
         chan_factor (float): channel divisor.
@@ -38,7 +33,10 @@ class Up(nn.Layer):
     def __init__(self, channels, chan_factor):
         super().__init__()
         out = int(channels // chan_factor)
-        self.bot = nn.Sequential(nn.Conv2D(channels, out, 1, bias_attr=False), BilinearUp2(out))
+        self.bot = nn.Sequential(
+            nn.Conv2D(channels, out, 1, bias_attr=False),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+        )
 
     def forward(self, x):
         return self.bot(x)
