@@ -9,6 +9,8 @@ import paddle
 import pytest
 
 from ppmirnet.convert import convert_checkpoint, infer_network, load_official_state_dict
+from ppmirnet.engine.checkpoint import read_weights
+from ppmirnet.engine.predictor import load_model
 from ppmirnet.errors import ConversionError
 from ppmirnet.modeling import MIRNetV2
 from tests.helpers import ROOT, run_cli
@@ -36,7 +38,9 @@ def test_tool_converts_v2_npz_and_output_matches_official(tmp_path):
     assert "(MIRNetV2: in_channels=3, out_channels=3, n_feat=16, chan_factor=1.5, n_MRB=2, " \
            "bias=False, task=None)" in proc.stdout
     model = MIRNetV2(n_feat=16)
-    model.set_state_dict(paddle.load(str(dst)))
+    _, state, arch = read_weights(str(dst))
+    assert arch == {"name": "MIRNetV2", **model.arch}
+    model.set_state_dict(state)
     model.eval()
     assert _run(model, os.path.join(SMALL, "io.npz")) < 1e-5
 
@@ -48,9 +52,13 @@ def test_six_input_channels_mean_the_defocus_model(tmp_path):
                         bias=False, task="defocus_deblurring")
     dst = tmp_path / "dpdd.pdparams"
     assert convert_checkpoint(DEFOCUS, str(dst))[1]["task"] == "defocus_deblurring"
-    model = MIRNetV2(**arch)
-    model.set_state_dict(paddle.load(str(dst)))
-    model.eval()
+    # The weights say which network they are: a config naming another one
+    # still gets the 6-channel MIRNet-v2.
+    logged = []
+    model = load_model({"Arch": {"name": "MIRNet"}, "Global": {"pretrained_model": None}},
+                       str(dst), log=logged.append)
+    assert isinstance(model, MIRNetV2) and model.arch == dict(MIRNetV2(**arch).arch)
+    assert "records Arch MIRNetV2(in_channels=6" in logged[0]
     assert _run(model, os.path.join(CONFIGS, "defocus_nfeat16_io.npz")) < 1e-5
 
 
