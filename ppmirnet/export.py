@@ -35,11 +35,14 @@ def _pir_enabled():
 def _jit_save(model, path_prefix):
     import paddle
 
+    from .modeling.export_forms import export_forms
+
     model.eval()
     channels = model.arch["in_channels"]
     spec = [paddle.static.InputSpec([None, channels, None, None], "float32", INPUT_NAME)]
-    static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
-    paddle.jit.save(static, path_prefix)
+    with export_forms(model):
+        static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
+        paddle.jit.save(static, path_prefix)
 
 
 def _export_in_child(weights, arch, out_prefix, pir):

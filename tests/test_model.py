@@ -10,6 +10,7 @@ import pytest
 
 from ppmirnet.convert import infer_arch, load_official_weights, official_key
 from ppmirnet.modeling import MIRNet
+from ppmirnet.modeling.export_forms import export_forms
 from tests.helpers import FIXTURE, ROOT
 
 OFFICIAL_KEYS = os.path.join(os.path.dirname(ROOT), "shared", "reference",
@@ -160,7 +161,8 @@ def test_same_seed_same_initial_weights():
 def test_static_export_matches_dygraph(small, tmp_path):
     spec = [paddle.static.InputSpec([None, 3, None, None], "float32", "x")]
     prefix = str(tmp_path / "model")
-    paddle.jit.save(paddle.jit.to_static(small, input_spec=spec, full_graph=True), prefix)
+    with export_forms(small):
+        paddle.jit.save(paddle.jit.to_static(small, input_spec=spec, full_graph=True), prefix)
     loaded = paddle.jit.load(prefix)
     loaded.eval()
     rng = np.random.default_rng(3)

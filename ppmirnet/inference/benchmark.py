@@ -42,7 +42,7 @@ def _layer_macs(layer, inputs, output):
     """MACs of one call of a convolution-like layer (hook helper)."""
     import paddle.nn as nn
 
-    from ..modeling.resample import BilinearUp2, BlurPool
+    from ..modeling.resample import BlurPool
 
     x = inputs[0]
     if isinstance(layer, nn.Conv2DTranspose):
@@ -53,7 +53,7 @@ def _layer_macs(layer, inputs, output):
         return int(np.prod(output.shape)) * w[1] * w[2] * w[3]
     if isinstance(layer, BlurPool):  # depthwise 3x3, stride 2
         return int(np.prod(output.shape)) * 9
-    if isinstance(layer, BilinearUp2):  # depthwise 4x4 transposed conv on the input padded by 1
+    if isinstance(layer, nn.Upsample):  # exported as a depthwise 4x4 transposed conv on the input padded by 1
         n, c, h, w = x.shape
         return n * c * (h + 2) * (w + 2) * 16
     return 0
@@ -76,12 +76,12 @@ def _count_macs_at(model, height, width, by_kind=None):
     import paddle
     import paddle.nn as nn
 
-    from ..modeling.resample import BilinearUp2, BlurPool
+    from ..modeling.resample import BlurPool
 
     total = [0]
     hooks = []
     for layer in model.sublayers():
-        if isinstance(layer, (nn.Conv2D, nn.Conv2DTranspose, BlurPool, BilinearUp2)):
+        if isinstance(layer, (nn.Conv2D, nn.Conv2DTranspose, BlurPool, nn.Upsample)):
             def hook(lay, inputs, output):
                 macs = _layer_macs(lay, inputs, output)
                 total[0] += macs

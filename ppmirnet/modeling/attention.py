@@ -4,7 +4,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .layers import Sigmoid, conv, sigmoid
+from .layers import ChannelMax, conv
 
 
 class SpatialAttention(nn.Layer):
@@ -20,13 +20,13 @@ class SpatialAttention(nn.Layer):
 
     def __init__(self, kernel_size=5):
         super().__init__()
+        self.channel_max = ChannelMax()
         self.spatial = _PoolFusion(kernel_size)
+        self.gate = nn.Sigmoid()
 
     def forward(self, x):
-        pooled = paddle.concat(
-            [x.max(axis=1, keepdim=True), x.mean(axis=1, keepdim=True)], axis=1
-        )
-        return x * sigmoid(self.spatial(pooled))
+        pooled = paddle.concat([self.channel_max(x), x.mean(axis=1, keepdim=True)], axis=1)
+        return x * self.gate(self.spatial(pooled))
 
 
 class _PoolFusion(nn.Layer):
@@ -59,7 +59,7 @@ class ChannelAttention(nn.Layer):
             nn.Conv2D(channels, channels // reduction, 1, bias_attr=bias_attr),
             nn.ReLU(),
             nn.Conv2D(channels // reduction, channels, 1, bias_attr=bias_attr),
-            Sigmoid(),
+            nn.Sigmoid(),
         )
 
     def forward(self, x):

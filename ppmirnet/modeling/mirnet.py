@@ -5,7 +5,6 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from .init import init_like_pytorch
-from .layers import PReLU
 from .msrb import RRG
 
 
@@ -49,7 +48,7 @@ class MIRNet(nn.Layer):
         self.pad_multiple = max(8, 2 ** (height - 1))
         self.conv_in = nn.Conv2D(in_channels, n_feat, kernel_size, padding=pad, bias_attr=b)
         # One PReLU for every DAU of the network, as in the official model.
-        dau_act = PReLU()
+        dau_act = nn.PReLU()
         self.body = nn.Sequential(
             *[RRG(n_feat, n_MSRB, height, width, stride, dau_act, bias) for _ in range(n_RRG)]
         )

@@ -7,8 +7,6 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .layers import PReLU
-
 
 def _reflect_pad1(x):
     """Reflect-pad H and W by one pixel using slices and concats.
@@ -18,11 +16,6 @@ def _reflect_pad1(x):
     """
     x = paddle.concat([x[:, :, 1:2], x, x[:, :, -2:-1]], axis=2)
     return paddle.concat([x[:, :, :, 1:2], x, x[:, :, :, -2:-1]], axis=3)
-
-
-def _replicate_pad1(x):
-    x = paddle.concat([x[:, :, :1], x, x[:, :, -1:]], axis=2)
-    return paddle.concat([x[:, :, :, :1], x, x[:, :, :, -1:]], axis=3)
 
 
 class BlurPool(nn.Layer):
@@ -48,32 +41,6 @@ class BlurPool(nn.Layer):
         return F.conv2d(_reflect_pad1(x), self.filt, stride=2, groups=self.channels)
 
 
-class BilinearUp2(nn.Layer):
-    """Exact x2 bilinear upsampling (``align_corners=False``) as a convolution.
-
-    Replicate-pad by one, then a fixed depthwise transposed convolution with
-    kernel ``outer(k, k)``, ``k = [1, 3, 3, 1] / 4``, stride 2, padding 3. It
-    equals ``nn.Upsample(scale_factor=2, mode='bilinear')`` to float rounding,
-    and unlike ``bilinear_interp`` it runs in Paddle Inference with oneDNN and
-    exports with dynamic shapes.
-
-    Args:
-        channels (int): number of channels.
-    """
-
-    def __init__(self, channels):
-        super().__init__()
-        k = np.array([1.0, 3.0, 3.0, 1.0]) / 4.0
-        kernel = np.tile(np.outer(k, k)[None, None], (channels, 1, 1, 1)).astype("float32")
-        self.register_buffer("kernel", paddle.to_tensor(kernel), persistable=False)
-        self.channels = channels
-
-    def forward(self, x):
-        return F.conv2d_transpose(
-            _replicate_pad1(x), self.kernel, stride=2, padding=3, groups=self.channels
-        )
-
-
 class ResidualDownSample(nn.Layer):
     """Halve the resolution and double the channels, with a residual path.
 
@@ -90,9 +57,9 @@ class ResidualDownSample(nn.Layer):
         b = None if bias else False
         self.top = nn.Sequential(
             nn.Conv2D(channels, channels, 1, bias_attr=b),
-            PReLU(),
+            nn.PReLU(),
             nn.Conv2D(channels, channels, 3, padding=1, bias_attr=b),
-            PReLU(),
+            nn.PReLU(),
             BlurPool(channels),
             nn.Conv2D(channels, channels * 2, 1, bias_attr=b),
         )
@@ -125,13 +92,14 @@ class ResidualUpSample(nn.Layer):
         b = None if bias else False
         self.top = nn.Sequential(
             nn.Conv2D(channels, channels, 1, bias_attr=b),
-            PReLU(),
+            nn.PReLU(),
             nn.Conv2DTranspose(channels, channels, 3, stride=2, padding=[1, 0, 1, 0], bias_attr=b),
-            PReLU(),
+            nn.PReLU(),
             nn.Conv2D(channels, channels // 2, 1, bias_attr=b),
         )
         self.bot = nn.Sequential(
-            BilinearUp2(channels), nn.Conv2D(channels, channels // 2, 1, bias_attr=b)
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2D(channels, channels // 2, 1, bias_attr=b),
         )
 
     def forward(self, x):

@@ -4,8 +4,6 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from .layers import PReLU
-
 
 class SKFF(nn.Layer):
     """Fuse ``branches`` same-shaped feature maps with learnt soft selection.
@@ -32,7 +30,7 @@ class SKFF(nn.Layer):
         bias_attr = None if bias else False
         d = max(int(channels / reduction), 4)
         self.branches = branches
-        act = PReLU() if act is None else act
+        act = nn.PReLU() if act is None else act
         self.conv_du = nn.Sequential(nn.Conv2D(channels, d, 1, bias_attr=bias_attr), act)
         self.fcs = nn.LayerList(
             [nn.Conv2D(d, channels, 1, bias_attr=bias_attr) for _ in range(branches)]

@@ -1,0 +1,138 @@
+"""The forms the network takes in an exported (static) program, and why.
+
+Training and dygraph inference run the paper's operations. The exported
+programs replace some of them with exactly equivalent forms, each needed by
+one runtime:
+
+=========================  ===========================================  ======================
+paper operation            exported as                                  needed by
+=========================  ===========================================  ======================
+bilinear x2 upsampling     replicate pad by 1, fixed depthwise 4x4      Paddle Inference with
+(``nn.Upsample``,          transposed conv (stride 2, padding 3)        oneDNN, and export with
+``align_corners=False``)                                                dynamic H and W
+sigmoid (``nn.Sigmoid``)   the raw ``sigmoid`` op when building a       legacy ``.pdmodel``
+                           legacy (non-PIR) program                     (Paddle Serving, 2.6)
+PReLU with one slope       the slope expanded to one per channel        Paddle Inference with
+(``nn.PReLU()``)                                                        oneDNN (speed)
+channel max                the ``max`` reduction                        legacy ``.pdmodel``;
+(``ChannelMax``)                                                        one op in inference
+=========================  ===========================================  ======================
+
+- ``bilinear_interp`` has no oneDNN kernel in Paddle Inference and its
+  dynamic-shape export needs the output size as a tensor; the transposed
+  convolution with kernel ``outer(k, k)``, ``k = [1, 3, 3, 1] / 4`` on the
+  replicate-padded input is the same function, to float rounding.
+- Paddle 3's ``F.sigmoid`` only accepts PIR values in static mode, so
+  building the legacy program (``FLAGS_enable_pir_api=0``) fails on it.
+- oneDNN runs the per-channel PReLU kernel about ten times faster than the
+  scalar one. The slope stays ONE parameter (the checkpoint layout), and a
+  PReLU shared by layers of different widths stays shared.
+- :class:`ChannelMax` is a gather at the argmax for its cheap backward in
+  training; a program without backward needs only the reduction, and
+  ``argmax`` does not build in a legacy program.
+
+:func:`export_forms` swaps these layers in for the duration of an export and
+puts the originals back; parameters are shared, not copied.
+"""
+
+import contextlib
+
+import numpy as np
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from .layers import ChannelMax
+
+def _replicate_pad1(x):
+    x = paddle.concat([x[:, :, :1], x, x[:, :, -1:]], axis=2)
+    return paddle.concat([x[:, :, :, :1], x, x[:, :, :, -1:]], axis=3)
+
+
+class BilinearUp2(nn.Layer):
+    """x2 bilinear upsampling (``align_corners=False``) as a transposed convolution."""
+
+    def __init__(self):
+        super().__init__()
+        k = np.array([1.0, 3.0, 3.0, 1.0]) / 4.0
+        kernel = np.outer(k, k)[None, None].astype("float32")
+        self.register_buffer("kernel", paddle.to_tensor(kernel), persistable=False)
+
+    def forward(self, x):
+        channels = x.shape[1]
+        kernel = self.kernel.expand([channels, 1, 4, 4])
+        return F.conv2d_transpose(_replicate_pad1(x), kernel, stride=2, padding=3, groups=channels)
+
+
+class LegacySigmoid(nn.Layer):
+    """Sigmoid that also builds in a legacy (non-PIR) static program."""
+
+    def forward(self, x):
+        if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
+            return F.sigmoid(x)
+        from paddle.base.layer_helper import LayerHelper
+
+        helper = LayerHelper("sigmoid")
+        out = helper.create_variable_for_type_inference(x.dtype)
+        helper.append_op(type="sigmoid", inputs={"X": x}, outputs={"Out": out})
+        return out
+
+
+class ChannelwisePReLU(nn.Layer):
+    """A one-slope PReLU computed with the slope repeated for every channel."""
+
+    def __init__(self, prelu):
+        super().__init__()
+        self.slope = prelu._weight  # shared with the original layer, not copied
+
+    def forward(self, x):
+        return F.prelu(x, self.slope.expand([x.shape[1]]))
+
+
+class MaxReduce(nn.Layer):
+    """The channel max as the ``max`` reduction."""
+
+    def forward(self, x):
+        return x.max(axis=1, keepdim=True)
+
+
+def _is_bilinear_x2(layer):
+    return (isinstance(layer, nn.Upsample) and layer.mode == "bilinear"
+            and not layer.align_corners and layer.align_mode == 0
+            and layer.data_format in (None, "NCHW") and layer.size is None
+            and layer.scale_factor in (2, 2.0, [2, 2], (2, 2), [2.0, 2.0], (2.0, 2.0)))
+
+
+def _export_form(layer):
+    """The replacement of ``layer`` in an exported program, or None."""
+    if _is_bilinear_x2(layer):
+        return BilinearUp2()
+    if isinstance(layer, ChannelMax):
+        return MaxReduce()
+    if isinstance(layer, nn.Sigmoid):
+        return LegacySigmoid()
+    if isinstance(layer, nn.PReLU) and layer._num_parameters == 1 and layer._data_format == "NCHW":
+        return ChannelwisePReLU(layer)
+    return None
+
+
+@contextlib.contextmanager
+def export_forms(model):
+    """Within the block, ``model`` computes with its export forms (see the module doc)."""
+    swapped = []  # (parent, name, original)
+    replacements = {}  # id(original) -> its replacement: a shared layer stays shared
+    for parent in model.sublayers(include_self=True):
+        for name, child in list(parent._sub_layers.items()):
+            if child is None:
+                continue
+            if id(child) not in replacements:
+                replacements[id(child)] = _export_form(child)
+            new = replacements[id(child)]
+            if new is not None:
+                parent._sub_layers[name] = new
+                swapped.append((parent, name, child))
+    try:
+        yield model
+    finally:
+        for parent, name, original in reversed(swapped):
+            parent._sub_layers[name] = original
