@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+import warnings
 
 from .errors import UserError
 
@@ -11,10 +12,19 @@ def run_tool(main, argv=None):
 
     Returns the process exit code; tools end with ``sys.exit(run_tool(main))``.
     """
+    # Paddle warns at import that ccache (for building C++ extensions) is
+    # absent; the tools build no extension, so it is only noise on stderr.
+    warnings.filterwarnings("ignore", message="No ccache found")
     try:
         main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as err:
+        if err.name != "paddle":
+            raise
+        print("error: PaddlePaddle is not installed: pip install paddlepaddle==3.3.1 (CPU), or the "
+              "paddlepaddle-gpu wheel for your CUDA (see the README)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

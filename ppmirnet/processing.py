@@ -244,3 +244,63 @@ def restore(runner, image, tile=None, overlap=32, multiple=8):
     else:
         out = run_padded(runner, batch, multiple)
     return np.clip(from_batch(out)[0], 0.0, 1.0)
+
+
+class ArrayInfo:
+    """How a numpy image was given, so its restored version is returned the same way.
+
+    Attributes:
+        dtype (numpy.dtype): uint8, uint16 or a float type.
+        shape (tuple): the input's shape (HxW, HxWx1 or HxWx3).
+    """
+
+    def __init__(self, dtype, shape):
+        self.dtype = np.dtype(dtype)
+        self.shape = tuple(shape)
+
+    @property
+    def max_value(self):
+        """The value of white: 255, 65535, or 1.0 for floats."""
+        return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(self.dtype, 1.0)
+
+
+def from_array(image, name="image"):
+    """A numpy image as ``(RGB float32 HxWx3 in [0, 1], ArrayInfo)``.
+
+    ``image`` is HxWx3 (RGB), HxW or HxWx1 (grayscale), of dtype uint8,
+    uint16, or float with values in [0, 1]; anything else is a
+    :class:`UserError` naming ``name``.
+    """
+    if not isinstance(image, np.ndarray):
+        raise UserError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if not (image.ndim == 2 or image.ndim == 3 and image.shape[2] in (1, 3)):
+        raise UserError(f"{name}: expected an HxWx3 or HxW image, got shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
+        raise UserError(f"{name}: unsupported dtype {image.dtype} (uint8, uint16 or float in [0, 1])")
+    if min(image.shape[:2]) < 2:
+        raise UserError(f"{name}: image of {image.shape[0]}x{image.shape[1]} is too small")
+    info = ArrayInfo(image.dtype, image.shape)
+    rgb = image.astype(np.float32) / np.float32(info.max_value)
+    if not np.isfinite(rgb).all():
+        raise UserError(f"{name}: the image holds NaN or infinite values")
+    if rgb.ndim == 2:
+        rgb = rgb[:, :, None]
+    if rgb.shape[2] == 1:
+        rgb = np.repeat(rgb, 3, axis=2)
+    return np.ascontiguousarray(rgb), info
+
+
+def to_array(rgb, info):
+    """Turn a restored RGB float image back into the input's shape and dtype (see :func:`from_array`).
+
+    Values are clipped to [0, 1]; integer types are scaled and rounded,
+    grayscale inputs get the mean of the three channels.
+    """
+    # Scaled before the grayscale mean, as to_storage does, so an array and a
+    # file restored from the same pixels get the same values.
+    out = np.clip(rgb, 0.0, 1.0) * np.float32(info.max_value)
+    if len(info.shape) == 2 or info.shape[2] == 1:
+        out = out.mean(axis=2).reshape(info.shape)
+    if np.issubdtype(info.dtype, np.integer):
+        return np.rint(out).astype(info.dtype)
+    return out.astype(info.dtype)

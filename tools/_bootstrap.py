@@ -1,14 +1,25 @@
-"""Put the repository root on ``sys.path`` so ``python tools/x.py`` works from a clone."""
+"""Make this checkout's ``ppmirnet`` importable for ``python tools/x.py``.
 
+Installed from this checkout (``pip install -e .``, as requirements.txt
+does) the package is importable already and ``sys.path`` is left alone; from
+a plain clone, or when another copy of ``ppmirnet`` is installed, the
+repository root goes first on ``sys.path`` so the tools run the code beside
+them.
+"""
+
+import importlib.util
 import os
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
-if ROOT not in sys.path:
+
+
+def _checkout_importable():
+    spec = importlib.util.find_spec("ppmirnet")
+    if spec is None or not spec.origin:
+        return False
+    return os.path.realpath(os.path.dirname(spec.origin)) == os.path.realpath(os.path.join(ROOT, "ppmirnet"))
+
+
+if not _checkout_importable():
     sys.path.insert(0, ROOT)
-
-# Paddle warns at import that ccache (for building C++ extensions) is absent;
-# the tools build no extension, so the warning is only noise on stderr.
-import warnings  # noqa: E402
-
-warnings.filterwarnings("ignore", message="No ccache found")

@@ -1,37 +1,16 @@
-"""Convert an official MIRNet or MIRNet-v2 checkpoint (PyTorch) to Paddle weights.
+"""Convert an official MIRNet checkpoint (PyTorch) to Paddle weights.
 
-    python tools/convert_weights.py --src model_denoising.pth --dst mirnet_sidd.pdparams
-    python tools/convert_weights.py --src sr_x4.pth --dst mirnetv2_realsr_x4.pdparams
-
-The network is recognised from the checkpoint's keys and its architecture
-(MIRNet: n_feat, n_RRG, n_MSRB, height, width; MIRNet-v2: n_feat,
-chan_factor, n_MRB, in/out channels, bias) read off its shapes; a 6-channel
-MIRNet-v2 is the dual-pixel defocus model. ``--src`` may also be an ``.npz``
-of official key -> array, which needs no PyTorch.
+The same command as ``ppmirnet convert`` (ppmirnet/commands/convert.py); --help shows the options.
 """
 
-import argparse
 import sys
 
-import _bootstrap  # noqa: F401  (repository root on sys.path)
+import _bootstrap  # noqa: F401  (this checkout's ppmirnet importable)
 
 from ppmirnet.cli import run_tool
+from ppmirnet.commands import convert as command
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--src", required=True, help="official checkpoint: .pth/.pt (needs torch) or .npz")
-    parser.add_argument("--dst", required=True, help="output Paddle weights (.pdparams)")
-    parser.add_argument("--task", choices=["defocus_deblurring"], default=None,
-                        help="MIRNet-v2 task (default: defocus_deblurring for 6 input channels)")
-    args = parser.parse_args(argv)
-
-    from ppmirnet.convert import convert_checkpoint
-
-    name, arch = convert_checkpoint(args.src, args.dst, task=args.task)
-    shown = ", ".join(f"{k}={v}" for k, v in arch.items())
-    print(f"converted {args.src} -> {args.dst} ({name}: {shown})")
-
+main = command.main
 
 if __name__ == "__main__":
     sys.exit(run_tool(main))

@@ -11,7 +11,7 @@ parameters. Nothing is downloaded. An existing set is kept unless --overwrite.
 
 import sys
 
-import _bootstrap  # noqa: F401  (repository root on sys.path)
+import _bootstrap  # noqa: F401  (this checkout's ppmirnet importable)
 
 from ppmirnet.cli import run_tool, str2bool
 from ppmirnet.engine.cli_args import make_parser

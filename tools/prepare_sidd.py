@@ -11,7 +11,7 @@ whatever --workers is.
 
 import sys
 
-import _bootstrap  # noqa: F401  (repository root on sys.path)
+import _bootstrap  # noqa: F401  (this checkout's ppmirnet importable)
 
 from ppmirnet.cli import run_tool
 from ppmirnet.engine.cli_args import make_parser

@@ -1,0 +1,56 @@
+"""Denoise images with MIRNet weights (dygraph).
+
+    ppmirnet predict --weights output/mirnet_lite/best_model.pdparams --input photo.png --output results/
+    ppmirnet predict --weights W --input photos/ --output results/ --tile 256 --tile_overlap 32
+    python tools/predict.py -c configs/mirnet_sidd.yaml -o Global.pretrained_model=W \
+        --input photos/ --output results/
+
+Weights written by this project (training checkpoints, converted official
+weights) record their network, so no config is needed; -c CONFIG is needed
+for older weights without that record, and otherwise only provides the
+device and mixed precision (Global.device, Global.auto_cast).
+--input is an image or a folder of images (png, jpg, bmp, tif, webp); each is
+written to --output as <name>.png at its own bit depth (8 or 16) and layout
+(grayscale, RGB, RGBA with the alpha kept). --tile restores large photos tile
+by tile with blended overlaps, so memory stays bounded.
+"""
+
+from ..cli import str2bool
+from ..engine.cli_args import add_config_args, config_from_args, make_parser
+from ..errors import UserError
+
+
+def main(argv=None, prog=None):
+    parser = add_config_args(make_parser(__doc__, prog), required=False)
+    parser.add_argument("--weights", default=None,
+                        help=".pdparams to restore with (default: the config's Global.pretrained_model)")
+    parser.add_argument("--input", required=True, help="an image file or a folder of images")
+    parser.add_argument("--output", required=True, help="folder for the restored PNGs")
+    parser.add_argument("--tile", type=int, default=None,
+                        help="tile size in pixels (a multiple of 8), e.g. 256; default: whole image")
+    parser.add_argument("--tile_overlap", type=int, default=32, help="overlap of tiles in pixels")
+    parser.add_argument("--ensemble", type=str2bool, nargs="?", const=True, default=False,
+                        help="x8 self-ensemble (8 times slower)")
+    parser.add_argument("--device", default=None, choices=("cpu", "gpu"),
+                        help="default: the config's Global.device; without a config the GPU "
+                             "when there is one")
+    args = parser.parse_args(argv)
+    cfg = config_from_args(args)
+    weights = args.weights or (cfg["Global"]["pretrained_model"] if cfg else None)
+    if weights is None:
+        raise UserError("no weights given: pass --weights PATH(.pdparams) "
+                        "(or -c CONFIG -o Global.pretrained_model=PATH)")
+    if args.tile is not None and args.tile <= 0:
+        args.tile = None
+
+    from .. import processing
+    from ..engine.predictor import predict_files
+    from ..restorer import Restorer
+
+    processing.list_images(args.input)  # a missing input fails before the model is built
+    device = args.device or (cfg["Global"]["device"] if cfg else None)
+    restorer = Restorer(weights, config=cfg, device=device, tile=args.tile,
+                        tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print)
+    written = predict_files(restorer.runner, args.input, args.output, restorer.tile,
+                            args.tile_overlap)
+    print(f"wrote {len(written)} image(s) to {args.output}")

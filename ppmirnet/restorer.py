@@ -1,0 +1,191 @@
+"""``Restorer``: restore numpy images and image files with a trained or exported model.
+
+    from ppmirnet import Restorer
+
+    r = Restorer("output/mirnet_lite/best_model.pdparams")   # dygraph, network read off the weights
+    clean = r(noisy)                                         # HxWx3 or HxW numpy -> same shape, dtype
+    r.run("photos/", "denoised/")                            # -> the written PNG paths
+
+The same object runs an exported model through Paddle Inference
+(``Restorer(model_dir="inference/mirnet_lite")``) or onnxruntime
+(``Restorer(onnx_file="mirnet.onnx")``, no Paddle needed). Every runtime goes
+through :mod:`ppmirnet.processing`: the same padding, tiling, clipping and
+file handling as ``ppmirnet predict``, ``ppmirnet infer`` and serving.
+"""
+
+import os
+
+from . import processing
+from .errors import UserError
+
+RUNTIMES = ("dygraph", "paddle-inference", "onnx")
+
+
+def _auto_device(runtime):
+    """``gpu`` when the runtime's library sees a GPU, else ``cpu``."""
+    if runtime == "onnx":
+        try:
+            import onnxruntime
+        except ImportError:
+            return "cpu"  # OnnxPredictor then says what to install
+        return "gpu" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
+    import paddle
+
+    if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+        return "gpu"
+    return "cpu"
+
+
+def load_dygraph_model(weights, config=None, log=print):
+    """Build and load the network of ``weights`` (a ``.pdparams``, with or without extension).
+
+    Weights written by this project record their network (see
+    :mod:`ppmirnet.engine.checkpoint`), so no config is needed. ``config``
+    (a path or a resolved config dict) is needed for older weights without
+    that record; when both are there the record decides the network and a
+    differing ``Arch`` is reported through ``log``. Returns ``(model, cfg)``
+    (``cfg`` None without a config).
+    """
+    from .config import load_config
+    from .engine.checkpoint import load_state, read_weights
+    from .engine.predictor import build_model, load_model
+
+    cfg = load_config(config) if isinstance(config, str) else config
+    if cfg is not None:
+        return load_model(cfg, weights, log=log), cfg
+    file, state, arch = read_weights(weights)
+    if arch is None:
+        raise UserError(f"{file} does not record its network (weights saved by an older "
+                        f"version): pass the config it was trained with (-c CONFIG, or "
+                        f"Restorer(weights, config=CONFIG))")
+    model = build_model(arch)
+    load_state(model, state, file)
+    model.eval()
+    return model, None
+
+
+class Restorer:
+    """Restore images with MIRNet weights, a Paddle Inference export or an ONNX file.
+
+    Give exactly one model source:
+
+    Args:
+        weights (str): ``.pdparams`` of a training run or converted official
+            weights; runs in dygraph. Needs ``config`` only for weights that do
+            not record their network.
+        model_dir (str): folder of ``tools/export_model.py`` /
+            ``ppmirnet export`` (``inference.json`` or ``.pdmodel`` +
+            ``.pdiparams``); runs with Paddle Inference.
+        onnx_file (str): an ONNX export; runs with onnxruntime.
+        config (str or dict): YAML config (or resolved config) for ``weights``;
+            its ``Global.auto_cast`` applies on GPU.
+        runtime (str): ``dygraph``, ``paddle-inference`` or ``onnx``; by
+            default the one of the source given (a mismatch is an error).
+        device (str): ``cpu`` or ``gpu``; default ``gpu`` when this
+            PaddlePaddle build sees one, else ``cpu``.
+        tile (int): restore images larger than ``tile`` x ``tile`` tile by tile
+            (a multiple of 8), in bounded memory; None or 0: whole images.
+        tile_overlap (int): overlap of neighbouring tiles, blended linearly.
+        ensemble (bool): x8 self-ensemble (average over flips and rotations;
+            8 times slower, a little more accurate).
+        cpu_threads (int): CPU threads of Paddle Inference / onnxruntime.
+        log (callable): receives one-line messages (model notes, per-file
+            lines of :meth:`run`); None to stay silent.
+
+    Raises:
+        UserError: a missing or unreadable model, a bad option.
+    """
+
+    def __init__(self, weights=None, *, model_dir=None, onnx_file=None, config=None, runtime=None,
+                 device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=2, log=None):
+        sources = {"dygraph": weights, "paddle-inference": model_dir, "onnx": onnx_file}
+        given = [name for name, value in sources.items() if value is not None]
+        if len(given) != 1:
+            raise UserError("give exactly one of weights, model_dir or onnx_file")
+        if runtime is None:
+            runtime = given[0]
+        if runtime not in RUNTIMES:
+            raise UserError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        if runtime != given[0]:
+            arg = {"dygraph": "weights", "paddle-inference": "model_dir", "onnx": "onnx_file"}[runtime]
+            raise UserError(f"runtime {runtime!r} runs {arg}, but {given[0]!r} input was given")
+        if config is not None and runtime != "dygraph":
+            raise UserError("config applies to weights (runtime 'dygraph') only")
+        if device not in (None, "cpu", "gpu"):
+            raise UserError(f"device must be 'cpu' or 'gpu', got {device!r}")
+        tile = tile or None
+        if tile is not None and (tile < 0 or tile % 8):
+            raise UserError(f"tile must be a positive multiple of 8, got {tile}")
+        if tile is not None and not 0 <= tile_overlap < tile:
+            raise UserError(f"tile_overlap must be in [0, tile), got {tile_overlap}")
+        self.runtime = runtime
+        self.device = device or _auto_device(runtime)
+        self.tile = tile
+        self.tile_overlap = tile_overlap
+        self.ensemble = bool(ensemble)
+        self.log = log or (lambda message: None)
+        self.model = None
+        self.config = None
+        if runtime == "dygraph":
+            self.runner = self._dygraph(weights, config)
+        elif runtime == "paddle-inference":
+            from .inference import PaddlePredictor, PredictorOptions, check_device_support
+
+            options = PredictorOptions(use_gpu=self.device == "gpu", cpu_threads=cpu_threads)
+            check_device_support(options)
+            self.runner = PaddlePredictor(model_dir, options, quiet=True)
+        else:
+            from .inference.onnx_runtime import OnnxPredictor
+
+            providers = ["CUDAExecutionProvider"] if self.device == "gpu" else None
+            self.runner = OnnxPredictor(onnx_file, cpu_threads, providers)
+        if self.ensemble:
+            from .engine.predictor import SelfEnsemble
+
+            self.runner = SelfEnsemble(self.runner)
+
+    def _dygraph(self, weights, config):
+        from .config import amp_level
+        from .engine.env import set_device
+        from .engine.predictor import DygraphRunner
+
+        set_device(self.device)
+        self.model, self.config = load_dygraph_model(weights, config, log=self.log)
+        return DygraphRunner(self.model, amp_level(self.config) if self.config else None)
+
+    def __call__(self, image):
+        """Restore one numpy image; returns an array of the same shape and dtype.
+
+        Args:
+            image (numpy.ndarray): HxWx3 RGB, or HxW / HxWx1 grayscale; uint8,
+                uint16, or float with values in [0, 1].
+        """
+        rgb, info = processing.from_array(image)
+        restored = processing.restore(self.runner, rgb, tile=self.tile, overlap=self.tile_overlap)
+        return processing.to_array(restored, info)
+
+    def run(self, inputs, output_dir):
+        """Restore image files into ``output_dir`` as ``<name>.png``; returns the written paths.
+
+        Args:
+            inputs (str or list[str]): image files and/or folders (searched
+                non-recursively for png, jpg, bmp, tif, webp).
+            output_dir (str): created if missing. Outputs keep each input's
+                size, bit depth (8 or 16) and layout (grayscale, RGB, RGBA).
+        """
+        from .inference.pipeline import restore_files
+
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
+        files = [f for item in inputs for f in processing.list_images(os.fspath(item))]
+        if not files:
+            raise UserError("no input images given")
+        written = restore_files(self.runner, files, os.fspath(output_dir), tile=self.tile or 0,
+                                tile_overlap=self.tile_overlap)
+        for src, dst in zip(files, written):
+            self.log(f"{src} -> {dst}")
+        return written
+
+    def __repr__(self):
+        return (f"Restorer(runtime={self.runtime!r}, device={self.device!r}, tile={self.tile}, "
+                f"tile_overlap={self.tile_overlap}, ensemble={self.ensemble})")
