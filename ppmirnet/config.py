@@ -157,6 +157,8 @@ SCHEMA = {
         "save_interval_iters": _f(int, None, nullable=True, minimum=1),
         "max_iters": _f(int, None, nullable=True, minimum=1),
         "final_eval_vs_input": _f(bool, False),
+        "use_visualdl": _f(bool, False),
+        "save_val_images": _f(int, 0, minimum=0),
     },
     "Arch": OneOf({
         "MIRNet": {

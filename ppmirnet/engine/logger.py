@@ -1,5 +1,6 @@
 """Training logs: one logger writing to stdout and ``train.log``, tqdm-friendly."""
 
+import datetime
 import logging
 import os
 import sys
@@ -52,11 +53,17 @@ def get_logger():
     return logger
 
 
-def format_train_line(epoch, epochs, it, iters, loss, lr, batch_cost, reader_cost, ips):
-    """The ``[Train]`` log line parsed by TIPC's benchmark tools."""
-    return (f"[Train] epoch: {epoch}/{epochs}, iter: {it}/{iters}, loss: {loss:.5f}, "
+def format_train_line(epoch, epochs, it, iters, loss, lr, batch_cost, reader_cost, ips, eta=None):
+    """The ``[Train]`` log line parsed by TIPC's benchmark tools.
+
+    ``eta`` (seconds left) ends the line as PaddleClas prints it: ``eta: 1:23:45``.
+    """
+    line = (f"[Train] epoch: {epoch}/{epochs}, iter: {it}/{iters}, loss: {loss:.5f}, "
             f"lr: {lr:.6f}, batch_cost: {batch_cost:.5f} s, reader_cost: {reader_cost:.5f} s, "
             f"ips: {ips:.2f} samples/s")
+    if eta is not None:
+        line += f", eta: {datetime.timedelta(seconds=int(round(eta)))}"
+    return line
 
 
 def format_eval_line(metrics, prefix="[Eval]"):

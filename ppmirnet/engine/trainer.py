@@ -19,7 +19,8 @@ from ..metrics import describe_protocol
 from .evaluator import evaluate, evaluate_model
 from .logger import format_eval_line, format_train_line, setup_logger
 from .lr import build_lr_scheduler
-from .predictor import build_model
+from .predictor import DygraphRunner, build_model
+from .visual_log import VDL_IMAGES, VisualLog, require_visualdl, save_triptychs, validation_triptychs
 
 
 def build_optimizer(cfg, parameters, lr):
@@ -69,6 +70,8 @@ class Trainer:
         self.cfg = cfg
         g = cfg["Global"]
         self.output_dir = g["output_dir"]
+        if g["use_visualdl"]:
+            require_visualdl()  # before anything is written
         env.set_device(g["device"])
         self.rank, self.world = env.init_distributed()
         # Console only until the data is found: a run that cannot start leaves no files.
@@ -93,6 +96,8 @@ class Trainer:
         self.log = setup_logger(os.path.join(self.output_dir, "train.log"), self.rank)
         if self.rank == 0:
             save_config(cfg, os.path.join(self.output_dir, "config.yaml"))
+        self.visual = VisualLog(os.path.join(self.output_dir, "vdl")
+                                if g["use_visualdl"] and self.rank == 0 else None)
 
         self.model = build_model(cfg["Arch"])
         if g["pretrained_model"]:
@@ -214,6 +219,7 @@ class Trainer:
                                 protocol=self.cfg["Metric"])
         self.log.info(format_eval_line(result) + f", epoch: {self.epoch}, "
                       f"iter: {self.epoch_iter}/{self.iters_per_epoch}, samples: {result['count']}")
+        self._show_validation(result)
         key = self.best["metric"]
         if result[key] > self.best["value"]:
             self.best.update(value=result[key], epoch=self.epoch, step=self.global_step)
@@ -221,6 +227,29 @@ class Trainer:
             self.log.info(f"[Eval] best {key}: {result[key]:.4f} (saved best_model)")
         self.model.train()
         return result
+
+    def _steps_left(self):
+        total = self.cfg["Global"]["epochs"] * self.iters_per_epoch
+        if self.cfg["Global"]["max_iters"]:
+            total = min(total, self.cfg["Global"]["max_iters"])
+        return max(total - self.global_step, 0)
+
+    def _show_validation(self, result):
+        """Eval metrics and the first validation triptychs to VisualDL / ``val_images/`` (rank 0)."""
+        g = self.cfg["Global"]
+        if self.rank != 0:
+            return
+        self.visual.scalars({f"eval/{k}": result[k] for k in self.cfg["Metric"]["names"]},
+                            self.global_step)
+        count = max(VDL_IMAGES if g["use_visualdl"] else 0, g["save_val_images"])
+        if not count:
+            return
+        images = validation_triptychs(DygraphRunner(self.model, self.amp_level), self.eval_loader,
+                                      count)
+        self.visual.images(images[:VDL_IMAGES], self.global_step)
+        if g["save_val_images"]:
+            save_triptychs(images[:g["save_val_images"]],
+                           os.path.join(self.output_dir, "val_images", f"epoch_{self.epoch}"))
 
     # -- loop ------------------------------------------------------------------------
 
@@ -264,10 +293,14 @@ class Trainer:
                 if self.epoch_iter % g["print_batch_step"] == 0 or self.epoch_iter == self.iters_per_epoch:
                     # The mean loss over every card (all cards log at the same steps).
                     mean_loss = env.all_reduce_sum([meter.loss / meter.steps])[0] / self.world
+                    ips = meter.samples / meter.batch_cost
                     self.log.info(format_train_line(
                         self.epoch, epochs, self.epoch_iter, self.iters_per_epoch,
                         mean_loss, lr, meter.batch_cost / meter.steps,
-                        meter.reader_cost / meter.steps, meter.samples / meter.batch_cost))
+                        meter.reader_cost / meter.steps, ips,
+                        eta=self._steps_left() * meter.batch_cost / meter.steps))
+                    self.visual.scalars({"train/loss": mean_loss, "train/lr": lr, "train/ips": ips},
+                                        self.global_step)
                     meter.reset()
                 end_of_epoch = self.epoch_iter == self.iters_per_epoch
                 every = g["eval_interval_iters"]
@@ -301,6 +334,7 @@ class Trainer:
                           f"{self.best['epoch']} (step {self.best['step']})")
         if g["final_eval_vs_input"] and self.eval_loader is not None:
             self.compare_with_input(last_eval)
+        self.visual.close()
         env.barrier()
         return last_eval
 
