@@ -167,3 +167,18 @@ def test_pip_install_then_predict_with_no_config(weights, image, tmp_path):
                            "--output", str(out_dir)], cwd=work, env=env, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 1 and proc.stderr.startswith("error: no weights given")
+
+
+def test_without_paddle_the_command_says_what_to_install(weights, image, tmp_path):
+    recorded, _ = weights
+    blocker = tmp_path / "nopaddle"
+    blocker.mkdir()
+    (blocker / "paddle.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'paddle'\", name='paddle')\n")
+    env = dict(os.environ, PYTHONPATH=f"{blocker}{os.pathsep}{ROOT}")
+    proc = subprocess.run([sys.executable, "-m", "ppmirnet", "predict", "--weights", recorded,
+                           "--input", image, "--output", str(tmp_path / "out")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert proc.stderr == ("error: PaddlePaddle is not installed: pip install paddlepaddle==3.3.1 "
+                           "(CPU), or the paddlepaddle-gpu wheel for your CUDA (see the README)\n")
