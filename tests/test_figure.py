@@ -74,3 +74,25 @@ def test_figure_mistakes(setup, tmp_path, capsys):
         assert commands.main(["figure", *argv]) == 1
         assert capsys.readouterr().err.startswith(message)
     assert not os.listdir(tmp_path)
+
+
+def test_figure_psnr_follows_the_config_protocol(setup, tmp_path, capsys):
+    """With -c, the PSNR under the panels is the task's (here the Y channel, border 4)."""
+    from lite_helpers import LITE_CONFIG
+
+    data, weights = setup
+    out = str(tmp_path / "fig.png")
+    code = commands.main(["figure", "-c", LITE_CONFIG, "-o", "Metric.color=y", "Metric.crop_border=4",
+                          "--weights", weights, "--data", data, "--output", out, "--count", "1",
+                          "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    name = sorted(os.listdir(os.path.join(data, "groundtruth")))[0]
+    noisy, _ = processing.read_image(os.path.join(data, "input", name))
+    truth, _ = processing.read_image(os.path.join(data, "groundtruth", name))
+    restored = Restorer(weights, device="cpu")(noisy)
+    p_in, p_out = (metrics.image_metrics(x, truth, ["psnr"], color="y", crop_border=4)["psnr"]
+                   for x in (noisy, restored))
+    assert abs(p_in - metrics.psnr(noisy, truth)) > 0.05  # a different number than RGB
+    assert f"{name}: input {p_in:.2f} dB, restored {p_out:.2f} dB" in printed
+    assert "PSNR protocol: Y channel" in printed

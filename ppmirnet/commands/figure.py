@@ -8,9 +8,10 @@
 One row per image (the first --count by name, or those named with --images):
 the --crop x --crop square with the most detail in the ground truth,
 enlarged --zoom times (nearest neighbour, so pixels stay visible). The PSNR
-under each panel is that of the whole image against its ground truth. An
-input of another size than its ground truth (super-resolution) is shown and
-scored bicubically resized to it.
+under each panel is that of the whole image against its ground truth, under
+the config's Metric protocol with -c (e.g. the Y channel for
+super-resolution), else on RGB. An input of another size than its ground
+truth is shown and scored bicubically resized to it.
 """
 
 import os
@@ -120,6 +121,9 @@ def main(argv=None, prog=None):
         pairs = pairs[:args.count]
     device = args.device or (cfg["Global"]["device"] if cfg else None)
     restorer = Restorer(weights, config=cfg, device=device, ensemble=args.ensemble, log=print)
+    metric_cfg = cfg["Metric"] if cfg else None
+    protocol = metrics.protocol_of(metric_cfg)
+    print(f"PSNR protocol: {metrics.describe_protocol(metric_cfg)}")
     rows = []
     for noisy_path, truth_path in pairs:
         noisy, _ = processing.read_image(noisy_path)
@@ -130,7 +134,8 @@ def main(argv=None, prog=None):
         if restored.shape != truth.shape:
             raise UserError(f"{noisy_path}: restored {restored.shape[:2]} but the ground truth is "
                             f"{truth.shape[:2]}")
-        p_in, p_out = metrics.psnr(noisy, truth), metrics.psnr(restored, truth)
+        p_in, p_out = (metrics.image_metrics(img, truth, ["psnr"], **protocol)["psnr"]
+                       for img in (noisy, restored))
         rows.append((noisy, restored, truth, p_in, p_out))
         print(f"{os.path.basename(truth_path)}: input {p_in:.2f} dB, restored {p_out:.2f} dB")
     figure = render(rows, args.crop, args.zoom)
