@@ -1,4 +1,4 @@
-"""Convert an official MIRNet checkpoint (PyTorch) to Paddle weights.
+"""Convert an official MIRNet or MIRNet-v2 checkpoint (PyTorch) to Paddle weights.
 
 The same command as ``ppmirnet convert`` (ppmirnet/commands/convert.py); --help shows the options.
 """
