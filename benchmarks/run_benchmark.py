@@ -25,7 +25,7 @@ def _csv(value):
 
 def _profile(args, threads):
     """MACs per convolution kind and the time per operator of each runtime, printed and returned."""
-    from ppmirnet.inference.benchmark import macs_by_kind, profile_onnxruntime, profile_paddle
+    from harness import macs_by_kind, profile_onnxruntime, profile_paddle
 
     work_dir = args.work_dir
     if work_dir is None:
@@ -79,7 +79,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", message="No ccache found")
-    from ppmirnet.inference.benchmark import PATHS, run_benchmark
+    from harness import PATHS, run_benchmark
     from ppmirnet.utils.io import atomic_path
 
     paths = _csv(args.paths)

@@ -1,4 +1,8 @@
-"""Helpers shared by the command-line tools in ``tools/`` and ``deploy/``."""
+"""Helpers shared by every command line (ppmirnet.commands, tools/, deploy/, benchmarks/).
+
+Running a tool (a user mistake is one line and exit 1), TIPC-style booleans,
+and the ``-c config -o Section.key=value`` arguments of the config-driven tools.
+"""
 
 import argparse
 import sys
@@ -42,3 +46,37 @@ def str2bool(value):
     if v in ("false", "0", "no", "n", "off", "none", "null"):
         return False
     raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
+
+
+def make_parser(doc, prog=None):
+    """An ``argparse`` parser showing the tool's docstring as its help.
+
+    ``prog`` names the command in usage lines (``ppmirnet predict``); by
+    default the script's file name.
+    """
+    return argparse.ArgumentParser(prog=prog, description=doc,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_config_args(parser, required=True):
+    """Add ``-c/--config`` (``required`` or not) and ``-o/--override`` (repeatable, several per flag)."""
+    parser.add_argument("-c", "--config", required=required, default=None,
+                        help="YAML config file (see configs/)")
+    parser.add_argument(
+        "-o", "--override", action="append", nargs="+", default=[], metavar="Section.key=value",
+        help="change a config value, parsed as YAML: -o Global.epochs=2 "
+             "-o Global.pretrained_model=output/best_model (repeatable)")
+    return parser
+
+
+def config_from_args(args):
+    """The resolved config of parsed ``-c``/``-o`` arguments (None without ``-c``)."""
+    from .config import load_config
+    from .errors import ConfigError
+
+    overrides = [item for group in args.override for item in group]
+    if args.config is None:
+        if overrides:
+            raise ConfigError(f"-o {overrides[0]} needs a config to change: add -c CONFIG")
+        return None
+    return load_config(args.config, overrides)

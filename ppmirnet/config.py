@@ -12,10 +12,16 @@ Override values are parsed with ``yaml.safe_load`` (never ``eval``):
 ``-o DataLoader.Eval.dataset='{name: PairedImageFolder, root: data/x}'``.
 A config may start with ``_base_: other.yaml`` (relative to itself) and
 change only some keys of it.
+
+The override syntax (:func:`split_override`) is shared with the Paddle
+Serving config, so importing this module must keep working under Python 3.8
+without Paddle; the ``Arch`` schema imports the networks only when read.
 """
 
 import copy
+import inspect
 import os
+import typing
 
 import yaml
 
@@ -91,124 +97,159 @@ class OneOf:
     """A node holding one of several kinds, chosen by its ``name`` key.
 
     Args:
-        kinds (dict): kind name -> schema (a dict of keys) of that kind.
+        kinds (dict or callable): kind name -> schema (a dict of keys) of that
+            kind, or a function returning that dict (read each time it is needed).
         default (str): the kind used when ``name`` is absent.
     """
 
     def __init__(self, kinds, default):
-        self.kinds = kinds
+        self._kinds = kinds
         self.default = default
 
+    @property
+    def kinds(self):
+        return self._kinds() if callable(self._kinds) else self._kinds
 
-def _f(types, default=_REQUIRED, **kw):
-    return Field(types, default, **kw)
+
+def _annotated_types(annotation):
+    """``(types, nullable)`` of a parameter annotation such as ``int`` or ``Optional[str]``."""
+    args = typing.get_args(annotation)
+    if args:  # Optional[X], Union[X, None], X | None
+        types = tuple(a for a in args if a is not type(None))
+        return types, len(types) < len(args)
+    return (annotation,), False
+
+
+def arch_schema(cls):
+    """The ``Arch`` keys of network ``cls``, read from its constructor signature.
+
+    Every argument needs a default; its type is the annotation if there is
+    one, else the type of the default. A default of ``None`` makes the key
+    nullable (of type ``str`` unless annotated otherwise).
+    """
+    schema = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if param.default is param.empty:
+            raise TypeError(f"{cls.__name__}.__init__: argument {name} needs a default "
+                            "(the config's Arch section is read from the defaults)")
+        default = param.default
+        if param.annotation is not param.empty:
+            types, nullable = _annotated_types(param.annotation)
+        elif default is None:
+            types, nullable = (str,), True
+        else:
+            types, nullable = (type(default),), False
+        schema[name] = Field(types, default, nullable=nullable or default is None)
+    return schema
+
+
+def _arch_kinds():
+    from .modeling import MODELS  # imports Paddle: only when an Arch section is read
+
+    return {name: arch_schema(cls) for name, cls in MODELS.items()}
+
+
+def check_arch(arch, where):
+    """Run the network's own ``check_arch(**kwargs)`` on a resolved ``Arch`` section.
+
+    A network class may define it to refuse values its constructor cannot
+    build (it raises ``ValueError`` with the reason); the reason becomes a
+    :class:`ConfigError` naming the file.
+    """
+    from .modeling import MODELS
+
+    args = dict(arch)
+    check = getattr(MODELS[args.pop("name")], "check_arch", None)
+    if check is None:
+        return
+    try:
+        check(**args)
+    except ValueError as err:
+        raise ConfigError(f"{where}: Arch: {err}") from None
 
 
 _PAIRED_FOLDER = {
-    "root": _f(str),
-    "patch_size": _f(int, None, nullable=True, minimum=8),
-    "augment": _f(bool, False),
-    "repeat": _f(int, 1, minimum=1),
-    "cache": _f(bool, False),
+    "root": Field(str),
+    "patch_size": Field(int, None, nullable=True, minimum=8),
+    "augment": Field(bool, False),
+    "repeat": Field(int, 1, minimum=1),
+    "cache": Field(bool, False),
 }
 
 _DATASETS = OneOf({
     # input/ + groundtruth/ PNG pairs matched by file name (SIDD patches, user data).
     "PairedImageFolder": dict(_PAIRED_FOLDER),
     # The same, made by ppmirnet.data.lite (under root/train, root/val) when absent.
-    "LitePairs": dict(_PAIRED_FOLDER, split=_f(str, choices=("train", "val"))),
+    "LitePairs": dict(_PAIRED_FOLDER, split=Field(str, choices=("train", "val"))),
     # SIDD validation: ValidationNoisyBlocksSrgb.mat + ValidationGtBlocksSrgb.mat.
     "SIDDValidationBlocks": {
-        "noisy_mat": _f(str),
-        "gt_mat": _f(str),
-        "limit": _f(int, None, nullable=True, minimum=1),
+        "noisy_mat": Field(str),
+        "gt_mat": Field(str),
+        "limit": Field(int, None, nullable=True, minimum=1),
     },
     # DND sRGB benchmark: info.mat + images_srgb/*.mat; input only.
-    "DNDBenchmark": {"root": _f(str)},
+    "DNDBenchmark": {"root": Field(str)},
 }, default="PairedImageFolder")
 
 _SAMPLER = {
-    "batch_size": _f(int, minimum=1),
-    "shuffle": _f(bool, True),
-    "drop_last": _f(bool, True),
+    "batch_size": Field(int, minimum=1),
+    "shuffle": Field(bool, True),
+    "drop_last": Field(bool, True),
 }
 
 _LOADER = {
-    "num_workers": _f(int, 0, minimum=0),
-    "use_shared_memory": _f(bool, True),
+    "num_workers": Field(int, 0, minimum=0),
+    "use_shared_memory": Field(bool, True),
 }
 
 SCHEMA = {
     "Global": {
-        "device": _f(str, "cpu", choices=("cpu", "gpu")),
-        "seed": _f(int, 42),
-        "epochs": _f(int, minimum=1),
-        "output_dir": _f(str),
-        "pretrained_model": _f(str, None, nullable=True),
-        "resume": _f(str, None, nullable=True),
-        "auto_cast": _f(str, None, nullable=True, choices=(None, "amp", "O1", "O2")),
-        "scale_loss": _f(float, 65536.0, minimum=1.0),
-        "use_dynamic_loss_scaling": _f(bool, True),
-        "save_inference_dir": _f(str, "./inference"),
-        "print_batch_step": _f(int, 10, minimum=1),
-        "eval_during_train": _f(bool, True),
-        "eval_interval": _f(int, 1, minimum=1),
-        "eval_interval_iters": _f(int, None, nullable=True, minimum=1),
-        "save_interval_iters": _f(int, None, nullable=True, minimum=1),
-        "max_iters": _f(int, None, nullable=True, minimum=1),
-        "final_eval_vs_input": _f(bool, False),
-        "use_visualdl": _f(bool, False),
-        "save_val_images": _f(int, 0, minimum=0),
+        "device": Field(str, "cpu", choices=("cpu", "gpu")),
+        "seed": Field(int, 42),
+        "epochs": Field(int, minimum=1),
+        "output_dir": Field(str),
+        "pretrained_model": Field(str, None, nullable=True),
+        "resume": Field(str, None, nullable=True),
+        "auto_cast": Field(str, None, nullable=True, choices=(None, "amp", "O1", "O2")),
+        "scale_loss": Field(float, 65536.0, minimum=1.0),
+        "use_dynamic_loss_scaling": Field(bool, True),
+        "save_inference_dir": Field(str, "./inference"),
+        "print_batch_step": Field(int, 10, minimum=1),
+        "eval_during_train": Field(bool, True),
+        "eval_interval": Field(int, 1, minimum=1),
+        "eval_interval_iters": Field(int, None, nullable=True, minimum=1),
+        "save_interval_iters": Field(int, None, nullable=True, minimum=1),
+        "max_iters": Field(int, None, nullable=True, minimum=1),
+        "final_eval_vs_input": Field(bool, False),
+        "use_visualdl": Field(bool, False),
+        "save_val_images": Field(int, 0, minimum=0),
     },
-    "Arch": OneOf({
-        "MIRNet": {
-            "in_channels": _f(int, 3, minimum=1),
-            "out_channels": _f(int, 3, minimum=1),
-            "n_feat": _f(int, 64, minimum=1),
-            "kernel_size": _f(int, 3, minimum=1),
-            "stride": _f(int, 2, minimum=1),
-            "n_RRG": _f(int, 3, minimum=1),
-            "n_MSRB": _f(int, 2, minimum=1),
-            "height": _f(int, 3, minimum=1),
-            "width": _f(int, 2, minimum=1),
-            "bias": _f(bool, False),
-        },
-        "MIRNetV2": {
-            "in_channels": _f(int, 3, minimum=1),
-            "out_channels": _f(int, 3, minimum=1),
-            "n_feat": _f(int, 80, minimum=1),
-            "chan_factor": _f(float, 1.5),
-            "n_RRG": _f(int, 4, choices=(4,)),
-            "n_MRB": _f(int, 2, minimum=1),
-            "height": _f(int, 3, choices=(3,)),
-            "width": _f(int, 2, choices=(2,)),
-            "scale": _f(int, 1, choices=(1,)),
-            "bias": _f(bool, False),
-            "task": _f(str, None, nullable=True, choices=(None, "defocus_deblurring")),
-        },
-    }, default="MIRNet"),
+    # One kind per network of ppmirnet.modeling.MODELS, keys from its constructor.
+    "Arch": OneOf(_arch_kinds, default="MIRNet"),
     "Loss": OneOf({
-        "CharbonnierLoss": {"eps": _f(float, 1e-3, minimum=0.0), "clamp": _f(bool, True)},
-        "L1Loss": {"clamp": _f(bool, True)},
+        "CharbonnierLoss": {"eps": Field(float, 1e-3, minimum=0.0), "clamp": Field(bool, True)},
+        "L1Loss": {"clamp": Field(bool, True)},
     }, default="CharbonnierLoss"),
     "Optimizer": OneOf({
         name: {
-            "beta1": _f(float, 0.9),
-            "beta2": _f(float, 0.999),
-            "epsilon": _f(float, 1e-8),
-            "weight_decay": _f(float, 0.0, minimum=0.0),
-            "grad_clip_norm": _f(float, None, nullable=True),
+            "beta1": Field(float, 0.9),
+            "beta2": Field(float, 0.999),
+            "epsilon": Field(float, 1e-8),
+            "weight_decay": Field(float, 0.0, minimum=0.0),
+            "grad_clip_norm": Field(float, None, nullable=True),
         }
         for name in ("Adam", "AdamW")
     }, default="Adam"),
     "LRScheduler": OneOf({
         "WarmupCosine": {
-            "learning_rate": _f(float),
-            "warmup_epochs": _f(float, 0.0, minimum=0.0),
-            "eta_min": _f(float, 0.0, minimum=0.0),
-            "by_epoch": _f(bool, True),
+            "learning_rate": Field(float),
+            "warmup_epochs": Field(float, 0.0, minimum=0.0),
+            "eta_min": Field(float, 0.0, minimum=0.0),
+            "by_epoch": Field(bool, True),
         },
-        "Constant": {"learning_rate": _f(float)},
+        "Constant": {"learning_rate": Field(float)},
     }, default="WarmupCosine"),
     "DataLoader": {
         "Train": {
@@ -216,13 +257,13 @@ SCHEMA = {
             "sampler": dict(_SAMPLER),
             "loader": dict(_LOADER),
             "mixup": {
-                "start_epoch": _f(int, None, nullable=True, minimum=1),
-                "alpha": _f(float, 1.2, minimum=0.0),
+                "start_epoch": Field(int, None, nullable=True, minimum=1),
+                "alpha": Field(float, 1.2, minimum=0.0),
             },
         },
         "Eval": {
             "dataset": _DATASETS,
-            "sampler": {"batch_size": _f(int, 1, minimum=1)},
+            "sampler": {"batch_size": Field(int, 1, minimum=1)},
             "loader": dict(_LOADER),
         },
     },
@@ -230,11 +271,11 @@ SCHEMA = {
     # enhancement measure RGB floats, full image; RealSR the 8-bit output's
     # Y channel with `scale` border pixels cropped.
     "Metric": {
-        "names": _f(list, ["psnr", "ssim"], item=str),
-        "best": _f(str, "psnr", choices=METRIC_NAMES),
-        "color": _f(str, "rgb", choices=COLORS),
-        "crop_border": _f(int, 0, minimum=0),
-        "quantize": _f(bool, False),
+        "names": Field(list, ["psnr", "ssim"], item=str),
+        "best": Field(str, "psnr", choices=METRIC_NAMES),
+        "color": Field(str, "rgb", choices=COLORS),
+        "crop_border": Field(int, 0, minimum=0),
+        "quantize": Field(bool, False),
     },
 }
 
@@ -353,21 +394,35 @@ def _schema_at(keys):
     return node
 
 
-def parse_override(item, where):
-    """Split ``Section.key=value`` into (keys, value), the value read as YAML."""
+def split_override(item):
+    """Split ``Section.key=value`` into ``(["Section", "key"], "value")``.
+
+    The one syntax of every ``-o`` (training configs and the serving
+    config); the value is still text, see :func:`override_value`.
+    """
     if "=" not in item:
         raise ConfigError(f"override {item!r} must look like Section.key=value")
     dotted, text = item.split("=", 1)
     keys = dotted.strip().split(".")
     if not all(keys):
         raise ConfigError(f"override {item!r}: bad key {dotted!r}")
-    if _schema_at(keys) is None:
-        raise ConfigError(f"{where}: unknown key {dotted} (from -o {item})")
+    return keys, text.strip()
+
+
+def override_value(text, item):
+    """The value text of override ``item`` read as YAML (never evaluated); empty is null."""
     try:
-        value = yaml.safe_load(text) if text.strip() else None
+        return yaml.safe_load(text) if text else None
     except yaml.YAMLError as err:
         raise ConfigError(f"override {item!r}: value is not valid YAML: {err}") from None
-    return keys, value
+
+
+def parse_override(item, where):
+    """Split ``Section.key=value`` into (keys, value), the key checked, the value read as YAML."""
+    keys, text = split_override(item)
+    if _schema_at(keys) is None:
+        raise ConfigError(f"{where}: unknown key {'.'.join(keys)} (from -o {item})")
+    return keys, override_value(text, item)
 
 
 def apply_overrides(raw, overrides, where):
@@ -403,6 +458,7 @@ def load_config(path, overrides=None):
                           f"(expected {', '.join(METRIC_NAMES)})")
     if cfg["Metric"]["best"] not in cfg["Metric"]["names"]:
         raise ConfigError(f"{path}: Metric.best {cfg['Metric']['best']!r} is not in Metric.names")
+    check_arch(cfg["Arch"], path)
     cfg["Global"]["config_file"] = path
     return cfg
 

@@ -70,11 +70,13 @@ def _export_both_formats(model, tmp, prefix):
     """
     import paddle
 
+    from .modeling import arch_section
+
     weights = os.path.join(tmp, "weights.pdparams")
     paddle.save(model.state_dict(), weights)
     for pir in (True, False):
-        arch = {"name": type(model).__name__, **model.arch}
-        _export_in_child(weights, arch, os.path.join(tmp, "pir" if pir else "legacy", prefix), pir)
+        out_prefix = os.path.join(tmp, "pir" if pir else "legacy", prefix)
+        _export_in_child(weights, arch_section(model), out_prefix, pir)
     pir_params = os.path.join(tmp, "pir", prefix + ".pdiparams")
     with open(pir_params, "rb") as a, open(os.path.join(tmp, "legacy", prefix + ".pdiparams"), "rb") as b:
         if a.read() != b.read():
@@ -85,9 +87,10 @@ def _export_both_formats(model, tmp, prefix):
 
 
 def export_inference_model(model, save_dir, legacy_format=False, prefix="inference"):
-    """Export ``model`` (a MIRNet or MIRNetV2) to ``save_dir``; returns the written file paths.
+    """Export ``model`` (a network of ``ppmirnet.modeling.MODELS``) to ``save_dir``.
 
     Files appear in ``save_dir`` only once every format was written.
+    Returns the written file paths.
     """
     os.makedirs(save_dir, exist_ok=True)
     written = []
@@ -133,7 +136,7 @@ def _child_main(argv=None):
     args = parser.parse_args(argv)
     import paddle
 
-    from .engine.predictor import build_model
+    from .modeling import build_model
 
     model = build_model(json.loads(args.arch))
     model.set_state_dict(paddle.load(args.weights))

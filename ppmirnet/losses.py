@@ -3,7 +3,7 @@
 import paddle
 import paddle.nn as nn
 
-from .errors import ConfigError
+from .registry import build
 
 
 class CharbonnierLoss(nn.Layer):
@@ -48,8 +48,4 @@ LOSSES = {"CharbonnierLoss": CharbonnierLoss, "L1Loss": L1Loss}
 
 def build_loss(cfg):
     """Build the loss named by ``cfg['name']`` with the other keys as arguments."""
-    args = dict(cfg)
-    name = args.pop("name")
-    if name not in LOSSES:
-        raise ConfigError(f"unknown loss {name!r}; expected one of: {', '.join(LOSSES)}")
-    return LOSSES[name](**args)
+    return build(LOSSES, cfg, "loss")

@@ -1,5 +1,8 @@
 """Image pre/post processing and tiled inference, shared by every front end.
 
+Keep it to Python 3.8 and numpy/OpenCV (no Paddle import): the Paddle Serving
+op runs it under Python 3.8/3.9 with Paddle 2.6, the ONNX path without Paddle.
+
 ``tools/predict.py`` (dygraph), ``deploy/inference`` (Paddle Inference),
 ``deploy/onnx`` and the serving op all go through these functions, so an
 image is read, padded, batched, cropped, clipped and written the same way
@@ -149,8 +152,9 @@ def pad_to_multiple(batch, multiple=8):
     """Reflect-pad a NCHW batch at the bottom and right to a multiple of ``multiple``.
 
     Returns ``(padded, (H, W))``; crop back with ``out[:, :, :H, :W]``. The
-    same padding as :class:`ppmirnet.modeling.MIRNet` applies internally, so
-    a runner given a padded batch computes exactly what the model would.
+    same padding as the networks apply internally
+    (:func:`ppmirnet.modeling.padding.pad_tensor_to_multiple`), so a runner
+    given a padded batch computes exactly what the model would.
     """
     h, w = batch.shape[2], batch.shape[3]
     ph, pw = -h % multiple, -w % multiple
@@ -196,9 +200,7 @@ def tile_layout(size, tile, overlap, multiple=8):
     count = -(-(size - overlap) // (tile - overlap))
     length = -(-(size + (count - 1) * overlap) // count)
     length = min(-(-length // multiple) * multiple, tile)
-    if count == 1:
-        return [0], length
-    # Integer starts with gaps of at most length - overlap (so every overlap
+    # size > tile makes count >= 2. Integer starts with gaps of at most length - overlap (so every overlap
     # is at least ``overlap``), the last tile ending at the border.
     starts = [i * (size - length) // (count - 1) for i in range(count)]
     return starts, length

@@ -48,7 +48,8 @@ def load_dygraph_model(weights, config=None, log=print):
     """
     from .config import load_config
     from .engine.checkpoint import load_state, read_weights
-    from .engine.predictor import build_model, load_model
+    from .engine.dygraph import load_model
+    from .modeling import build_model
 
     cfg = load_config(config) if isinstance(config, str) else config
     if cfg is not None:
@@ -140,14 +141,14 @@ class Restorer:
             providers = ["CUDAExecutionProvider"] if self.device == "gpu" else None
             self.runner = OnnxPredictor(onnx_file, cpu_threads, providers)
         if self.ensemble:
-            from .engine.predictor import SelfEnsemble
+            from .engine.dygraph import SelfEnsemble
 
             self.runner = SelfEnsemble(self.runner)
 
     def _dygraph(self, weights, config):
         from .config import amp_level
         from .engine.env import set_device
-        from .engine.predictor import DygraphRunner
+        from .engine.dygraph import DygraphRunner
 
         set_device(self.device)
         self.model, self.config = load_dygraph_model(weights, config, log=self.log)
@@ -173,7 +174,7 @@ class Restorer:
             output_dir (str): created if missing. Outputs keep each input's
                 size, bit depth (8 or 16) and layout (grayscale, RGB, RGBA).
         """
-        from .inference.pipeline import restore_files
+        from .files import restore_files
 
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]

@@ -147,3 +147,57 @@ function run_step(){
     status_check ${status} "${words[*]} > ${log} 2>&1" "${status_log}"
     return ${status}
 }
+
+# ---- the preamble every chain script shares ----
+
+# Check a chain's arguments: at least MIN_ARGS given, CONFIG (the first) a file.
+# Exits 2 with USAGE otherwise.
+#   func_check_args MIN_ARGS "USAGE" "$@"
+function func_check_args(){
+    local min_args=$1
+    local usage=$2
+    shift 2
+    if [[ $# -lt ${min_args} ]]; then
+        echo "usage: ${usage}" >&2
+        exit 2
+    fi
+    if [[ ! -f "$1" ]]; then
+        echo "error: config not found: $1" >&2
+        exit 2
+    fi
+}
+
+# Read the first COUNT lines of CONFIG into the array "lines" (0-based), "\r"
+# dropped so a config saved with Windows line ends still parses.
+function func_read_config(){
+    mapfile -t lines < <(sed -n "1,$2p" "$1" | tr -d '\r')
+}
+
+# Set NAME_key and NAME_value (NAME_SUFFIX with a third argument, e.g.
+# "list") from config line LINE (no eval: printf -v).
+function func_parse_key_value(){
+    printf -v "$1_key" '%s' "$(func_parser_key "$2")"
+    printf -v "$1_${3:-value}" '%s' "$(func_parser_value "$2")"
+}
+
+# Create the results log if needed and remember how many failures it held,
+# so the chain's exit status counts only its own.
+function func_open_status_log(){
+    status_log=$1
+    [[ -f "${status_log}" ]] || : > "${status_log}"
+    failed_before=$(grep -c "Run failed" "${status_log}")
+}
+
+# Print where the results are (SHOWN, default the log's path) and exit 1 if
+# this chain added a failure, else 0.
+function func_finish(){
+    local shown=${1:-${status_log}}
+    local failed_after
+    failed_after=$(grep -c "Run failed" "${status_log}")
+    echo "results: ${shown}"
+    if [[ ${failed_after} -gt ${failed_before} ]]; then
+        echo "$((failed_after - failed_before)) step(s) failed"
+        exit 1
+    fi
+    exit 0
+}

@@ -15,36 +15,23 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$(pwd)
 source test_tipc/common_func.sh
 
+func_check_args 1 "bash test_tipc/test_serving_infer_python.sh CONFIG [MODE]" "$@"
 FILENAME=$1
 MODE=${2:-serving_infer}
-if [[ $# -lt 1 ]]; then
-    echo "usage: bash test_tipc/test_serving_infer_python.sh CONFIG [MODE]" >&2
-    exit 2
-fi
-if [[ ! -f "${FILENAME}" ]]; then
-    echo "error: config not found: ${FILENAME}" >&2
-    exit 2
-fi
 
-mapfile -t lines < <(sed -n '1,18p' "${FILENAME}" | tr -d '\r')
+func_read_config "${FILENAME}" 18
 
 model_name=$(func_parser_value "${lines[1]}")
 python=$(func_parser_value "${lines[2]}")
 trans_model_py=$(func_parser_value "${lines[3]}")
-infer_model_dir_key=$(func_parser_key "${lines[4]}")
-infer_model_dir_value=$(func_parser_value "${lines[4]}")
-model_filename_key=$(func_parser_key "${lines[5]}")
-model_filename_value=$(func_parser_value "${lines[5]}")
-params_filename_key=$(func_parser_key "${lines[6]}")
-params_filename_value=$(func_parser_value "${lines[6]}")
-serving_server_key=$(func_parser_key "${lines[7]}")
-serving_server_value=$(func_parser_value "${lines[7]}")
-serving_client_key=$(func_parser_key "${lines[8]}")
-serving_client_value=$(func_parser_value "${lines[8]}")
+func_parse_key_value infer_model_dir "${lines[4]}"
+func_parse_key_value model_filename "${lines[5]}"
+func_parse_key_value params_filename "${lines[6]}"
+func_parse_key_value serving_server "${lines[7]}"
+func_parse_key_value serving_client "${lines[8]}"
 serving_dir_value=$(func_parser_value "${lines[9]}")
 web_service_py=$(func_parser_value "${lines[10]}")
-web_use_gpu_key=$(func_parser_key "${lines[11]}")
-web_use_gpu_list=$(func_parser_value "${lines[11]}")
+func_parse_key_value web_use_gpu "${lines[11]}" list
 web_key1=$(func_parser_key "${lines[12]}")
 web_value1=$(func_parser_value "${lines[12]}")
 web_key2=$(func_parser_key "${lines[13]}")
@@ -54,22 +41,19 @@ web_value3=$(func_parser_value "${lines[14]}")
 web_key4=$(func_parser_key "${lines[15]}")
 web_value4=$(func_parser_value "${lines[15]}")
 pipeline_py=$(func_parser_value "${lines[16]}")
-image_dir_key=$(func_parser_key "${lines[17]}")
-image_dir_value=$(func_parser_value "${lines[17]}")
+func_parse_key_value image_dir "${lines[17]}"
 
 # The service and the client run from serving_dir: paths they get (and the
 # interpreter, when given as a path) are made relative to it.
 LOG_PATH="./test_tipc/output/${model_name}/${MODE}"
 mkdir -p "${LOG_PATH}"
 # absolute: steps run from serving_dir append to it too
-status_log="${ROOT}/${LOG_PATH#./}/results_serving.log"
+func_open_status_log "${ROOT}/${LOG_PATH#./}/results_serving.log"
 SRV_LOG_PATH=$(realpath -ms --relative-to="${serving_dir_value}" "${LOG_PATH}")
 srv_python=${python}
 if [[ "${python}" == */* ]]; then
     srv_python=$(realpath -ms --relative-to="${serving_dir_value}" "${python}")
 fi
-[[ -f "${status_log}" ]] || : > "${status_log}"
-failed_before=$(grep -c "Run failed" "${status_log}")
 
 if ! "${python}" -c "import paddle_serving_server" >/dev/null 2>&1; then
     echo "error: ${python} has no Paddle Serving: run 'bash test_tipc/prepare.sh ${FILENAME} ${MODE}' first" \
@@ -232,10 +216,4 @@ for devices in "${device_values[@]}"; do
 done
 cd "${ROOT}" || exit 1
 
-failed_after=$(grep -c "Run failed" "${status_log}")
-echo "results: ${LOG_PATH}/results_serving.log"
-if [[ ${failed_after} -gt ${failed_before} ]]; then
-    echo "$((failed_after - failed_before)) step(s) failed"
-    exit 1
-fi
-exit 0
+func_finish "${LOG_PATH}/results_serving.log"

@@ -19,39 +19,28 @@ MODE=$2
 GPUID=$3
 
 MODES="lite_train_lite_infer lite_train_whole_infer whole_infer whole_train_whole_infer"
-if [[ $# -lt 2 ]]; then
-    echo "usage: bash test_tipc/test_train_inference_python.sh CONFIG MODE [GPU_ID]" >&2
-    echo "MODE is one of: ${MODES}" >&2
-    exit 2
-fi
-if [[ ! -f "${FILENAME}" ]]; then
-    echo "error: config not found: ${FILENAME}" >&2
-    exit 2
-fi
+func_check_args 2 "bash test_tipc/test_train_inference_python.sh CONFIG MODE [GPU_ID]
+MODE is one of: ${MODES}" "$@"
 if [[ " ${MODES} " != *" ${MODE} "* ]]; then
     echo "error: unknown MODE '${MODE}'; expected one of: ${MODES}" >&2
     exit 2
 fi
 
-# Lines are read by number (0-based below); "\r" is dropped so a config
-# saved with Windows line ends still parses.
-mapfile -t lines < <(sed -n '1,51p' "${FILENAME}" | tr -d '\r')
+# Lines are read by number (0-based below).
+func_read_config "${FILENAME}" 51
 
 # train params
 model_name=$(func_parser_value "${lines[1]}")
 python=$(func_parser_value "${lines[2]}")
 gpu_list=$(func_parser_value "${lines[3]}")
-train_use_gpu_key=$(func_parser_key "${lines[4]}")
-train_use_gpu_value=$(func_parser_value "${lines[4]}")
-autocast_key=$(func_parser_key "${lines[5]}")
-autocast_list=$(func_parser_value "${lines[5]}")
+func_parse_key_value train_use_gpu "${lines[4]}"
+func_parse_key_value autocast "${lines[5]}" list
 epoch_key=$(func_parser_key "${lines[6]}")
 epoch_num=$(func_parser_params "${lines[6]}" "${MODE}")
 save_model_key=$(func_parser_key "${lines[7]}")
 train_batch_key=$(func_parser_key "${lines[8]}")
 train_batch_value=$(func_parser_params "${lines[8]}" "${MODE}")
-pretrain_model_key=$(func_parser_key "${lines[9]}")
-pretrain_model_value=$(func_parser_value "${lines[9]}")
+func_parse_key_value pretrain_model "${lines[9]}"
 train_model_name=$(func_parser_value "${lines[10]}")
 train_infer_img_dir=$(func_parser_value "${lines[11]}")
 train_param_key1=$(func_parser_key "${lines[12]}")
@@ -94,25 +83,17 @@ infer_model_dir_list=$(func_parser_value "${lines[36]}")
 infer_export_list=$(func_parser_value "${lines[37]}")
 infer_is_quant=$(func_parser_value "${lines[38]}")
 inference_py=$(func_parser_value "${lines[39]}")
-use_gpu_key=$(func_parser_key "${lines[40]}")
-use_gpu_list=$(func_parser_value "${lines[40]}")
-use_mkldnn_key=$(func_parser_key "${lines[41]}")
-use_mkldnn_list=$(func_parser_value "${lines[41]}")
-cpu_threads_key=$(func_parser_key "${lines[42]}")
-cpu_threads_list=$(func_parser_value "${lines[42]}")
-batch_size_key=$(func_parser_key "${lines[43]}")
-batch_size_list=$(func_parser_value "${lines[43]}")
-use_trt_key=$(func_parser_key "${lines[44]}")
-use_trt_list=$(func_parser_value "${lines[44]}")
-precision_key=$(func_parser_key "${lines[45]}")
-precision_list=$(func_parser_value "${lines[45]}")
+func_parse_key_value use_gpu "${lines[40]}" list
+func_parse_key_value use_mkldnn "${lines[41]}" list
+func_parse_key_value cpu_threads "${lines[42]}" list
+func_parse_key_value batch_size "${lines[43]}" list
+func_parse_key_value use_trt "${lines[44]}" list
+func_parse_key_value precision "${lines[45]}" list
 infer_model_key=$(func_parser_key "${lines[46]}")
 image_dir_key=$(func_parser_key "${lines[47]}")
 infer_img_dir=$(func_parser_value "${lines[47]}")
-save_log_key=$(func_parser_key "${lines[48]}")
-save_log_value=$(func_parser_value "${lines[48]}")
-benchmark_key=$(func_parser_key "${lines[49]}")
-benchmark_value=$(func_parser_value "${lines[49]}")
+func_parse_key_value save_log "${lines[48]}"
+func_parse_key_value benchmark "${lines[49]}"
 infer_key1=$(func_parser_key "${lines[50]}")
 infer_value1=$(func_parser_value "${lines[50]}")
 
@@ -244,10 +225,7 @@ echo "################### ${model_name} ${MODE}: ${GPU_COUNT} GPU(s) usable by $
 
 LOG_PATH="./test_tipc/output/${model_name}/${MODE}"
 mkdir -p "${LOG_PATH}"
-status_log="${LOG_PATH}/results_python.log"
-
-[[ -f "${status_log}" ]] || : > "${status_log}"
-failed_before=$(grep -c "Run failed" "${status_log}")
+func_open_status_log "${LOG_PATH}/results_python.log"
 
 if [[ "${MODE}" == "whole_infer" ]]; then
     if [[ -n "${GPUID}" ]]; then
@@ -394,10 +372,4 @@ else
     done
 fi
 
-failed_after=$(grep -c "Run failed" "${status_log}")
-echo "results: ${status_log}"
-if [[ ${failed_after} -gt ${failed_before} ]]; then
-    echo "$((failed_after - failed_before)) step(s) failed"
-    exit 1
-fi
-exit 0
+func_finish

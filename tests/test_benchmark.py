@@ -1,15 +1,19 @@
 """The benchmark: exact MAC counting and the quick mode of benchmarks/run_benchmark.py."""
 
 import json
+import os
+import sys
 
 import numpy as np
 import paddle
 import pytest
 
-from helpers import run_cli
+from helpers import ROOT, run_cli
 from ppmirnet import processing
-from ppmirnet.inference.benchmark import PATHS, CountingRunner, MacCounter, _count_macs_at
 from ppmirnet.modeling import MIRNet
+
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from harness import PATHS, CountingRunner, MacCounter, _count_macs_at  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from ppmirnet.convert import convert_checkpoint, infer_network, load_official_state_dict
 from ppmirnet.engine.checkpoint import read_weights
-from ppmirnet.engine.predictor import load_model
+from ppmirnet.engine.dygraph import load_model
 from ppmirnet.errors import ConversionError
 from ppmirnet.modeling import MIRNetV2
 from tests.helpers import ROOT, run_cli

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -132,6 +133,36 @@ def test_plan_outputs_rejects_collisions_and_overwriting_inputs(tmp_path):
         plan_outputs([str(tmp_path / "x.png")], str(tmp_path))
 
 
+def test_paddle_still_refuses_memory_optim_for_pir_programs(exported):
+    """What _memory_optim_supported() and the default .pdmodel on oneDNN rest on.
+
+    When a Paddle release accepts it, this fails: let PIR programs use memory
+    optimisation and measure the default program choice again.
+    """
+    from paddle import inference
+
+    model_dir, _ = exported
+    config = inference.Config(os.path.join(model_dir, "inference.json"),
+                              os.path.join(model_dir, "inference.pdiparams"))
+    config.disable_gpu()
+    config.enable_mkldnn()
+    config.disable_glog_info()
+    config.enable_memory_optim()
+    with pytest.raises(ValueError, match="pass_name"):
+        inference.create_predictor(config)
+
+
+def test_onednn_pir_program_still_prints_to_native_stdout(exported):
+    """Why quiet=True silences file descriptor 1: when this fails, that is no longer needed."""
+    model_dir, _ = exported
+    code = ("import sys, numpy as np; from ppmirnet.inference import PaddlePredictor, PredictorOptions; "
+            "p = PaddlePredictor(sys.argv[1], PredictorOptions(prefer_legacy=False), quiet=False); "
+            "p(np.zeros((1, 3, 16, 16), np.float32))")
+    proc = run_cli("-c", code, model_dir)
+    assert proc.returncode == 0, proc.stderr
+    assert "ReduceMeanCheckIfOneDNNSupport" in proc.stdout
+
+
 def test_device_errors_name_what_to_install(exported):
     model_dir, _ = exported
     if paddle.is_compiled_with_cuda():
@@ -207,6 +238,7 @@ def test_infer_cli_tiled_legacy_native_and_log_redirected_to_itself(exported, im
     (["--use_gpu=True"], "needs a GPU build of PaddlePaddle"),
     (["--use_tensorrt=True"], "--use_tensorrt=True needs a GPU build of PaddlePaddle"),
     (["--tile=30"], "--tile must be 0 or a positive multiple of 8"),
+    (["--tile=-1"], "--tile must be 0 or a positive multiple of 8, got -1"),
 ])
 def test_infer_cli_errors_are_one_line_and_exit_1(exported, images, tmp_path, flags, message):
     if "--use_gpu=True" in flags or "--use_tensorrt=True" in flags:
@@ -220,6 +252,31 @@ def test_infer_cli_errors_are_one_line_and_exit_1(exported, images, tmp_path, fl
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists() or not os.listdir(tmp_path / "out")
+
+
+def test_infer_cli_restores_every_readable_image_and_lists_the_others(exported, images, tmp_path):
+    model_dir, _ = exported
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "c.png"):
+        (src / name).write_bytes((Path(images) / name).read_bytes())
+    (src / "b.png").write_bytes(b"")
+    out = tmp_path / "out"
+    proc = run_cli(INFER, f"--model_dir={model_dir}", f"--image_dir={src}", f"--output_dir={out}",
+                   "--benchmark=True")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert sorted(os.listdir(out)) == ["a.png", "c.png"]
+    assert "restored 2 image(s)" in proc.stdout and "ppmirnet INFO:" in proc.stdout
+    assert proc.stderr.splitlines()[-2:] == ["error: 1 of 3 image(s) could not be restored (2 written):",
+                                             f"  cannot read {src / 'b.png'} as an image"]
+
+
+def test_infer_cli_refuses_the_input_folder_as_output(exported, images, tmp_path):
+    model_dir, _ = exported
+    proc = run_cli(INFER, f"--model_dir={model_dir}", f"--image_dir={images}", f"--output_dir={images}")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: output ")
+    assert "would overwrite its input" in proc.stderr
 
 
 def test_infer_cli_missing_inputs(tmp_path):

@@ -175,3 +175,12 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     os.umask(mask)
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o666 & ~mask
     assert os.listdir(tmp_path) == ["x.png"]
+
+
+def test_tile_layout_covers_any_axis_longer_than_a_tile_with_two_tiles_or_more():
+    for tile, overlap in ((16, 0), (64, 8), (96, 32), (512, 32), (48, 40)):
+        for size in range(tile + 1, 4 * tile, 7):
+            starts, length = P.tile_layout(size, tile, overlap)
+            assert len(starts) >= 2 and length <= tile and length % 8 == 0
+            assert starts[0] == 0 and starts[-1] + length == size
+            assert all(b - a <= length - overlap for a, b in zip(starts, starts[1:]))

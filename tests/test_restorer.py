@@ -12,7 +12,7 @@ import pytest
 from helpers import ROOT
 from ppmirnet import Restorer, processing
 from ppmirnet.engine.checkpoint import save_weights
-from ppmirnet.engine.predictor import DygraphRunner, SelfEnsemble
+from ppmirnet.engine.dygraph import DygraphRunner, SelfEnsemble
 from ppmirnet.errors import UserError
 from ppmirnet.export import export_inference_model
 from ppmirnet.inference.onnx_runtime import export_onnx

@@ -30,13 +30,14 @@ import paddle
 import pytest
 
 from ppmirnet import processing as P
-from ppmirnet import serving as S
 from ppmirnet.errors import ConfigError, UserError
 from ppmirnet.export import export_inference_model
 from ppmirnet.modeling import MIRNet
 from tests.helpers import ROOT
 
 SERVING_DIR = os.path.join(ROOT, "deploy", "serving")
+sys.path.insert(0, SERVING_DIR)
+import mirnet_service as S  # noqa: E402
 RUN_SH = os.path.join(SERVING_DIR, "run.sh")
 CONFIG = os.path.join(SERVING_DIR, "config.yml")
 TILE, OVERLAP, MAX_PIXELS = 64, 16, 200 * 200
@@ -130,7 +131,7 @@ def test_config_overrides_keep_types(tmp_path):
     assert service["devices"] == ""
     with pytest.raises(ConfigError, match="no section op.other"):
         S.apply_overrides(conf, ["op.other.x=1"])
-    with pytest.raises(ConfigError, match="must look like key.path=value"):
+    with pytest.raises(ConfigError, match="must look like Section.key=value"):
         S.apply_overrides(conf, ["http_port"])
 
 

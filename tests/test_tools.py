@@ -13,7 +13,7 @@ import pytest
 from ppmirnet import metrics, processing
 from ppmirnet.cli import run_tool
 from ppmirnet.data.lite import make_lite_data
-from ppmirnet.engine.predictor import DygraphRunner
+from ppmirnet.engine.dygraph import DygraphRunner
 from ppmirnet.modeling import MIRNet
 
 from helpers import ROOT, run_cli
@@ -257,6 +257,51 @@ def test_predict_keeps_bit_depth_and_layout(lite_root, weights, tmp_path, capsys
     image, info = processing.read_image(str(src / "rgb8.png"))
     expected = processing.to_storage(processing.restore(DygraphRunner(model), image), info)
     assert np.array_equal(read["rgb8.png"], expected)
+
+
+def test_predict_refuses_to_write_into_the_input_folder(lite_root, weights, tmp_path, capsys):
+    w, _ = weights
+    src = tmp_path / "photos"
+    src.mkdir()
+    cv2.imwrite(str(src / "x.png"), np.full((24, 24, 3), 7, np.uint8))
+    cv2.imwrite(str(src / "y.jpg"), np.full((24, 24, 3), 9, np.uint8))
+    before = {n: (src / n).read_bytes() for n in os.listdir(src)}
+    for inputs in (src, src / "y.jpg"):
+        code, _, err = _run("predict", _common(lite_root, tmp_path, w) +
+                            ["--input", str(inputs), "--output", str(src)], capsys)
+        assert code == 1 and "Traceback" not in err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+        assert "would overwrite its input" in err or "is the folder of the input" in err
+        assert {n: (src / n).read_bytes() for n in os.listdir(src)} == before
+
+
+def test_predict_restores_every_readable_image_and_lists_the_others(lite_root, weights, tmp_path, capsys):
+    w, _ = weights
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "c.png"):
+        cv2.imwrite(str(src / name), np.full((24, 32, 3), 100, np.uint8))
+    (src / "b.png").write_bytes(b"\x89PNG broken")
+    out = tmp_path / "out"
+    code, stdout, err = _run("predict", _common(lite_root, tmp_path, w) +
+                             ["--input", str(src), "--output", str(out)], capsys)
+    assert code == 1
+    assert sorted(os.listdir(out)) == ["a.png", "c.png"]
+    assert f"{src / 'a.png'} -> {out / 'a.png'}" in stdout and f"{src / 'c.png'} -> " in stdout
+    assert err.splitlines() == ["error: 1 of 3 image(s) could not be restored (2 written):",
+                                f"  cannot read {src / 'b.png'} as an image"]
+
+
+@pytest.mark.parametrize("tile", ["-1", "30"])
+def test_predict_tile_is_checked_as_infer_does(lite_root, weights, tmp_path, capsys, tile):
+    w, _ = weights
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((24, 24, 3), np.uint8))
+    code, _, err = _run("predict", _common(lite_root, tmp_path, w) +
+                        ["--input", str(tmp_path / "x.png"), "--output", str(tmp_path / "o"),
+                         "--tile", tile], capsys)
+    assert code == 1
+    assert err == f"error: --tile must be 0 or a positive multiple of 8, got {tile}\n"
+    assert not (tmp_path / "o").exists()
 
 
 def test_tiled_prediction_equals_whole_away_from_seams(lite_root, weights, tmp_path, capsys):

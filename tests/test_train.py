@@ -228,7 +228,7 @@ def test_checkpoint_set_is_atomic(tmp_path, monkeypatch):
 
 
 def test_load_model_builds_the_network_the_weights_record(tmp_path):
-    from ppmirnet.engine.predictor import load_model
+    from ppmirnet.engine.dygraph import load_model
     from ppmirnet.modeling import MIRNet
 
     paddle.seed(5)

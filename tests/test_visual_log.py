@@ -13,7 +13,8 @@ from ppmirnet import commands, processing
 from ppmirnet.config import load_config
 from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
-from ppmirnet.engine.predictor import DygraphRunner, build_model
+from ppmirnet.engine.dygraph import DygraphRunner
+from ppmirnet.modeling import build_model
 from ppmirnet.engine.trainer import Trainer
 from ppmirnet.engine.visual_log import GAP, triptych
 

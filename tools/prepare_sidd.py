@@ -13,8 +13,7 @@ import sys
 
 import _bootstrap  # noqa: F401  (this checkout's ppmirnet importable)
 
-from ppmirnet.cli import run_tool
-from ppmirnet.engine.cli_args import make_parser
+from ppmirnet.cli import make_parser, run_tool
 
 
 def main(argv=None):

@@ -29,9 +29,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     from ppmirnet import processing
     from ppmirnet.inference.onnx_runtime import OnnxPredictor
-    from ppmirnet.inference.pipeline import plan_outputs, restore_and_report
+    from ppmirnet.files import check_settings, plan_outputs
+    from ppmirnet.inference.pipeline import restore_and_report
 
     inputs = processing.list_images(args.image_dir)
+    check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
     predictor = OnnxPredictor(args.onnx_file, args.cpu_threads)
     restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,

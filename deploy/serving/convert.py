@@ -52,7 +52,7 @@ def _serving_client_available():
 def main(argv=None):
     """Convert, re-running under the serving environment when needed."""
     args = parse_args(argv)
-    from ppmirnet.serving import convert_to_serving, model_files
+    from mirnet_service import convert_to_serving, model_files
 
     # Check the model first: a wrong folder is reported the same everywhere.
     model_files(args.dirname, args.model_filename, args.params_filename)

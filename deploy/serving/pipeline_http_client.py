@@ -22,7 +22,7 @@ sys.path.insert(0, ROOT)
 from ppmirnet.cli import run_tool  # noqa: E402
 from ppmirnet.errors import UserError  # noqa: E402
 from ppmirnet.processing import list_images  # noqa: E402
-from ppmirnet.serving import build_request, parse_reply  # noqa: E402
+from mirnet_service import build_request, parse_reply  # noqa: E402
 from ppmirnet.utils.io import atomic_path  # noqa: E402
 
 

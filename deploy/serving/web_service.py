@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
 
 from ppmirnet.cli import run_tool  # noqa: E402
-from ppmirnet.serving import OP_NAME, check_ports_free, load_service_config  # noqa: E402
+from mirnet_service import OP_NAME, check_ports_free, load_service_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -44,7 +44,7 @@ def build_service(processing):
     from paddle_serving_server.web_service import Op, WebService
 
     from ppmirnet.processing import from_batch, run_padded, run_tiled, to_batch
-    from ppmirnet.serving import (ERR_BAD_REQUEST, IMAGE_KEY, RequestError, decode_request,
+    from mirnet_service import (ERR_BAD_REQUEST, IMAGE_KEY, RequestError, decode_request,
                                   encode_reply)
 
     class MIRNetRequestOp(RequestOp):

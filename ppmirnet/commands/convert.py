@@ -11,7 +11,7 @@ MIRNet-v2 is the dual-pixel defocus model. ``--src`` may also be an ``.npz``
 of official key -> array, which needs no PyTorch.
 """
 
-from ..engine.cli_args import make_parser
+from ..cli import make_parser
 
 
 def main(argv=None, prog=None):

@@ -21,8 +21,7 @@ submission instead (--save_dir, default Global.output_dir/dnd).
 import json
 import os
 
-from ..cli import str2bool
-from ..engine.cli_args import add_config_args, config_from_args, make_parser
+from ..cli import add_config_args, config_from_args, make_parser, str2bool
 
 
 def main(argv=None, prog=None):

@@ -10,8 +10,7 @@ Writes inference.json + inference.pdiparams (Paddle 3) and, with
 Serving). Input "x": float32 [N, 3, H, W] in [0, 1], any H and W.
 """
 
-from ..cli import str2bool
-from ..engine.cli_args import add_config_args, config_from_args, make_parser
+from ..cli import add_config_args, config_from_args, make_parser, str2bool
 
 
 def main(argv=None, prog=None):
@@ -26,7 +25,7 @@ def main(argv=None, prog=None):
 
     import paddle
 
-    from ..engine.predictor import load_model
+    from ..engine.dygraph import load_model
     from ..export import export_inference_model
 
     paddle.set_device("cpu")

@@ -18,8 +18,7 @@ import os
 
 import numpy as np
 
-from ..cli import str2bool
-from ..engine.cli_args import add_config_args, config_from_args, make_parser
+from ..cli import add_config_args, config_from_args, make_parser, str2bool
 from ..errors import UserError
 
 # Panel gap and caption band, in pixels of the figure.

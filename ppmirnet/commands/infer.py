@@ -10,8 +10,7 @@ writes it to ``--save_log_path``). Every flag accepts ``--flag=value``.
 
 import os
 
-from ..cli import str2bool
-from ..engine.cli_args import make_parser
+from ..cli import make_parser, str2bool
 
 
 def _auto_or_bool(value):
@@ -51,7 +50,8 @@ def main(argv=None, prog=None):
     os.environ.setdefault("GLOG_minloglevel", "2")
     from .. import processing
     from ..inference import PaddlePredictor, PredictorOptions
-    from ..inference.pipeline import plan_outputs, restore_and_report
+    from ..files import check_settings, plan_outputs
+    from ..inference.pipeline import restore_and_report
 
     options = PredictorOptions(
         use_gpu=args.use_gpu, gpu_id=args.gpu_id, gpu_mem_mb=args.gpu_mem,
@@ -63,6 +63,7 @@ def main(argv=None, prog=None):
         prefer_legacy=args.legacy_program,
     )
     inputs = processing.list_images(args.image_dir)
+    check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
     predictor = PaddlePredictor(args.model_dir, options, quiet=True)
     restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,

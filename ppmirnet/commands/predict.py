@@ -15,8 +15,7 @@ written to --output as <name>.png at its own bit depth (8 or 16) and layout
 by tile with blended overlaps, so memory stays bounded.
 """
 
-from ..cli import str2bool
-from ..engine.cli_args import add_config_args, config_from_args, make_parser
+from ..cli import add_config_args, config_from_args, make_parser, str2bool
 from ..errors import UserError
 
 
@@ -26,8 +25,8 @@ def main(argv=None, prog=None):
                         help=".pdparams to restore with (default: the config's Global.pretrained_model)")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument("--output", required=True, help="folder for the restored PNGs")
-    parser.add_argument("--tile", type=int, default=None,
-                        help="tile size in pixels (a multiple of 8), e.g. 256; default: whole image")
+    parser.add_argument("--tile", type=int, default=0,
+                        help="tile size in pixels (a multiple of 8), e.g. 256; default 0: whole images")
     parser.add_argument("--tile_overlap", type=int, default=32, help="overlap of tiles in pixels")
     parser.add_argument("--ensemble", type=str2bool, nargs="?", const=True, default=False,
                         help="x8 self-ensemble (8 times slower)")
@@ -40,17 +39,18 @@ def main(argv=None, prog=None):
     if weights is None:
         raise UserError("no weights given: pass --weights PATH(.pdparams) "
                         "(or -c CONFIG -o Global.pretrained_model=PATH)")
-    if args.tile is not None and args.tile <= 0:
-        args.tile = None
 
     from .. import processing
-    from ..engine.predictor import predict_files
+    from ..files import check_settings, plan_outputs, restore_files
     from ..restorer import Restorer
 
-    processing.list_images(args.input)  # a missing input fails before the model is built
+    # Bad inputs, outputs or settings fail before the model is built.
+    inputs = processing.list_images(args.input)
+    check_settings(tile=args.tile, tile_overlap=args.tile_overlap)
+    plan_outputs(inputs, args.output)
     device = args.device or (cfg["Global"]["device"] if cfg else None)
     restorer = Restorer(weights, config=cfg, device=device, tile=args.tile,
                         tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print)
-    written = predict_files(restorer.runner, args.input, args.output, restorer.tile,
-                            args.tile_overlap)
+    written = restore_files(restorer.runner, inputs, args.output, tile=args.tile,
+                            tile_overlap=args.tile_overlap, log=print)
     print(f"wrote {len(written)} image(s) to {args.output}")

@@ -9,7 +9,7 @@ Writes config.yaml, train.log and the latest/best_model checkpoints
 (.pdparams/.pdopt/.pdstates) into Global.output_dir.
 """
 
-from ..engine.cli_args import add_config_args, config_from_args, make_parser
+from ..cli import add_config_args, config_from_args, make_parser
 
 
 def main(argv=None, prog=None):

@@ -3,6 +3,7 @@
 import paddle
 
 from ..errors import ConfigError
+from ..registry import build
 from .dnd import DNDBenchmark
 from .paired import LitePairs, PairedImageFolder
 from .sampler import SeededBatchSampler, ShardSampler
@@ -18,13 +19,8 @@ DATASETS = {
 
 def build_dataset(cfg, log=print):
     """The dataset named by ``cfg['name']``, built with the other keys."""
-    args = dict(cfg)
-    name = args.pop("name")
-    if name not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; expected one of: {', '.join(DATASETS)}")
-    if name == "LitePairs":
-        args["log"] = log
-    return DATASETS[name](**args)
+    extra = {"log": log} if cfg["name"] == "LitePairs" else {}
+    return build(DATASETS, cfg, "dataset", **extra)
 
 
 def _loader(dataset, batch_sampler, loader_cfg):

@@ -4,9 +4,9 @@ import sys
 
 import numpy as np
 
-from .. import metrics as M
+from .. import metrics
 from .env import all_reduce_sum
-from .predictor import DygraphRunner, SelfEnsemble
+from .dygraph import DygraphRunner, SelfEnsemble
 
 
 def _progress(iterable, total, desc, enabled):
@@ -23,7 +23,7 @@ def sample_metrics(restored, clean, names=("psnr", "ssim"), protocol=None):
     ``protocol``: the config's ``Metric`` section (or its protocol keys);
     None measures RGB floats, full image, as for denoising.
     """
-    return M.image_metrics(restored, clean, names, **M.protocol_of(protocol))
+    return metrics.image_metrics(restored, clean, names, **metrics.protocol_of(protocol))
 
 
 def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval", protocol=None,
@@ -42,7 +42,7 @@ def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval",
     sums = {n: 0.0 for n in names}
     count = 0
     # Rounded once here, so a saved image is exactly the one measured.
-    quantize = M.protocol_of(protocol)["quantize"]
+    quantize = metrics.protocol_of(protocol)["quantize"]
     for noisy, clean in _progress(loader, len(loader), desc, progress):
         noisy = np.asarray(noisy, dtype=np.float32)
         clean = np.asarray(clean, dtype=np.float32)
@@ -51,7 +51,7 @@ def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval",
         for r, c in zip(restored, clean):
             r = r.transpose(1, 2, 0)
             if quantize:
-                r = M.quantize_u8(r)
+                r = metrics.quantize_u8(r)
             if on_image is not None:
                 on_image(count, r)
             for k, v in sample_metrics(r, c.transpose(1, 2, 0), names, protocol).items():
@@ -90,10 +90,10 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None, save_i
     from ..config import amp_level
     from ..data.builder import build_eval_loader
     from . import env
-    from .predictor import load_model
+    from .dygraph import load_model
 
-    g = cfg["Global"]
-    env.set_device(g["device"])
+    global_cfg = cfg["Global"]
+    env.set_device(global_cfg["device"])
     rank, world = env.init_distributed()
     section = cfg["DataLoader"]["Eval"]
     if section["dataset"]["name"] == "DNDBenchmark":
@@ -102,7 +102,7 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None, save_i
     dataset, loader = build_eval_loader(section, rank, world)
     model = load_model(cfg)
     names = cfg["Metric"]["names"]
-    protocol = M.protocol_of(cfg["Metric"])
+    protocol = metrics.protocol_of(cfg["Metric"])
     on_image = None
     if save_images:
         on_image = _image_saver(save_images, dataset, loader.batch_sampler.indices)
@@ -110,14 +110,14 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None, save_i
                             progress=progress if rank == 0 else False, protocol=protocol,
                             on_image=on_image)
     report = {
-        "config": g.get("config_file"),
-        "weights": g["pretrained_model"],
+        "config": global_cfg.get("config_file"),
+        "weights": global_cfg["pretrained_model"],
         "dataset": dict(section["dataset"]),
         "ensemble": bool(ensemble),
         "images": result["count"],
         "psnr": result.get("psnr"),
         "ssim": result.get("ssim"),
-        "protocol": dict(protocol, description=M.describe_protocol(protocol)),
+        "protocol": dict(protocol, description=metrics.describe_protocol(protocol)),
     }
     if save_images:
         report["saved_images"] = save_images
@@ -155,10 +155,10 @@ def denoise_dnd(cfg, save_dir, ensemble=False, progress=None):
     from ..data.builder import build_eval_loader
     from ..data.dnd import bundle_dnd_submission
     from . import env
-    from .predictor import load_model
+    from .dygraph import load_model
 
-    g = cfg["Global"]
-    env.set_device(g["device"])
+    global_cfg = cfg["Global"]
+    env.set_device(global_cfg["device"])
     if env.world_size() > 1:
         raise ValueError("the DND submission is written by one process; run without launch")
     dataset, loader = build_eval_loader(cfg["DataLoader"]["Eval"])

@@ -45,14 +45,6 @@ def setup_logger(log_file=None, rank=0):
     return logger
 
 
-def get_logger():
-    """The ``ppmirnet`` logger (set up by :func:`setup_logger`, else a stdout default)."""
-    logger = logging.getLogger(LOGGER_NAME)
-    if not logger.handlers:
-        setup_logger()
-    return logger
-
-
 def format_train_line(epoch, epochs, it, iters, loss, lr, batch_cost, reader_cost, ips, eta=None):
     """The ``[Train]`` log line parsed by TIPC's benchmark tools.
 

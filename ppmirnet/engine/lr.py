@@ -5,6 +5,7 @@ import math
 from paddle.optimizer.lr import LRScheduler
 
 from ..errors import ConfigError
+from ..registry import build
 
 
 class WarmupCosine(LRScheduler):
@@ -60,18 +61,21 @@ class WarmupCosine(LRScheduler):
 
 
 class Constant(LRScheduler):
-    """A constant rate (kept as a scheduler so checkpoints look the same)."""
+    """A constant rate (kept as a scheduler so checkpoints look the same).
+
+    Takes the training length like every schedule, and ignores it.
+    """
+
+    def __init__(self, learning_rate, epochs=None, iters_per_epoch=None, last_epoch=-1):
+        super().__init__(learning_rate, last_epoch)
 
     def get_lr(self):
         return self.base_lr
 
 
+SCHEDULERS = {"WarmupCosine": WarmupCosine, "Constant": Constant}
+
+
 def build_lr_scheduler(cfg, epochs, iters_per_epoch):
     """Build the schedule of the ``LRScheduler`` config section."""
-    args = dict(cfg)
-    name = args.pop("name")
-    if name == "WarmupCosine":
-        return WarmupCosine(epochs=epochs, iters_per_epoch=iters_per_epoch, **args)
-    if name == "Constant":
-        return Constant(args["learning_rate"])
-    raise ConfigError(f"unknown LRScheduler {name!r}; expected WarmupCosine or Constant")
+    return build(SCHEDULERS, cfg, "LRScheduler", epochs=epochs, iters_per_epoch=iters_per_epoch)

@@ -13,13 +13,14 @@ from ..data.builder import build_eval_loader, build_train_loader
 from ..data.transforms import mixup_params
 from ..errors import UserError
 from ..losses import build_loss
+from ..modeling import build_model
 from . import checkpoint as ckpt
 from . import env
 from ..metrics import describe_protocol
 from .evaluator import evaluate, evaluate_model
 from .logger import format_eval_line, format_train_line, setup_logger
 from .lr import build_lr_scheduler
-from .predictor import DygraphRunner, build_model
+from .dygraph import DygraphRunner
 from .visual_log import VDL_IMAGES, VisualLog, require_visualdl, save_triptychs, validation_triptychs
 
 

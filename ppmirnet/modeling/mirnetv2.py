@@ -3,8 +3,8 @@
 import paddle.nn as nn
 
 from .init import init_like_pytorch
-from .mirnet import pad_to_multiple
 from .mrb import MRBGroup
+from .padding import pad_tensor_to_multiple
 
 DEFOCUS = "defocus_deblurring"
 # Conv groups of the four residual groups, fixed by the official network.
@@ -47,6 +47,31 @@ class MIRNetV2(nn.Layer):
     def __init__(self, in_channels=3, out_channels=3, n_feat=80, chan_factor=1.5, n_RRG=4,
                  n_MRB=2, height=3, width=2, scale=1, bias=False, task=None):
         super().__init__()
+        self.arch = dict(in_channels=in_channels, out_channels=out_channels, n_feat=n_feat,
+                         chan_factor=chan_factor, n_RRG=n_RRG, n_MRB=n_MRB, height=height,
+                         width=width, scale=scale, bias=bias, task=task)
+        self.check_arch(**self.arch)
+        self.task = task
+        # bias_attr=False leaves the bias out; None lets Paddle create it.
+        conv_bias = None if bias else False
+        self.conv_in = nn.Conv2D(in_channels, n_feat, 3, padding=1, bias_attr=conv_bias)
+        self.body = nn.Sequential(*[MRBGroup(n_feat, n_MRB, chan_factor, groups, bias)
+                                    for groups in GROUPS])
+        self.conv_out = nn.Conv2D(n_feat, out_channels, 3, padding=1, bias_attr=conv_bias)
+        init_like_pytorch(self)
+
+    @classmethod
+    def check_arch(cls, in_channels=3, out_channels=3, n_feat=80, chan_factor=1.5, n_RRG=4,
+                   n_MRB=2, height=3, width=2, scale=1, bias=False, task=None):
+        """Raise ``ValueError`` for arguments that build no working network.
+
+        Config loading calls it, so a bad ``Arch`` value is reported before
+        any layer is built.
+        """
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("n_feat", n_feat), ("n_MRB", n_MRB)):
+            if value < 1:
+                raise ValueError(f"MIRNetV2 {name}={value}: must be >= 1")
         for name, value, fixed in (("n_RRG", n_RRG, 4), ("height", height, 3),
                                    ("width", width, 2), ("scale", scale, 1)):
             if value != fixed:
@@ -57,19 +82,12 @@ class MIRNetV2(nn.Layer):
         if task is None and in_channels != out_channels:
             raise ValueError("MIRNetV2 adds its input to its output unless "
                              f"task={DEFOCUS!r}: in_channels must equal out_channels")
+        if chan_factor <= 0:
+            raise ValueError(f"MIRNetV2 chan_factor={chan_factor}: must be > 0")
         _check_channels(n_feat, chan_factor)
-        self.arch = dict(in_channels=in_channels, out_channels=out_channels, n_feat=n_feat,
-                         chan_factor=chan_factor, n_RRG=n_RRG, n_MRB=n_MRB, height=height,
-                         width=width, scale=scale, bias=bias, task=task)
-        self.task = task
-        b = None if bias else False
-        self.conv_in = nn.Conv2D(in_channels, n_feat, 3, padding=1, bias_attr=b)
-        self.body = nn.Sequential(*[MRBGroup(n_feat, n_MRB, chan_factor, g, bias) for g in GROUPS])
-        self.conv_out = nn.Conv2D(n_feat, out_channels, 3, padding=1, bias_attr=b)
-        init_like_pytorch(self)
 
     def forward(self, x):
-        padded, h, w = pad_to_multiple(x, self.pad_multiple)
+        padded, (h, w) = pad_tensor_to_multiple(x, self.pad_multiple)
         shallow = self.conv_in(padded)
         deep = self.body(shallow)
         if self.task == DEFOCUS:

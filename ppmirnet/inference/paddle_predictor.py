@@ -50,9 +50,10 @@ class PredictorOptions:
         trt_workspace_mb (int): TensorRT builder workspace.
         prefer_legacy (bool or None): load ``.pdmodel`` (True) or ``.json``
             (False) when both exist. None (the default) picks ``.pdmodel`` on
-            CPU with oneDNN, where Paddle 3.3.1 runs it with memory
-            optimisation: about 45% less peak memory and a little faster than
-            the PIR program (``benchmarks/README.md``); ``.json`` otherwise.
+            CPU with oneDNN, the only program Paddle Inference runs with
+            memory optimisation (see :func:`_memory_optim_supported`): about
+            45% less peak memory and a little faster than the PIR program
+            (``benchmarks/README.md``); ``.json`` otherwise.
     """
 
     def __init__(self, use_gpu=False, gpu_id=0, gpu_mem_mb=500, enable_mkldnn=True, cpu_threads=2,
@@ -130,8 +131,10 @@ def _trt_shapes(options):
 def _memory_optim_supported(program):
     """Whether ``enable_memory_optim`` can be set for ``program``.
 
-    Paddle 3.3.1 fails to create a predictor for a PIR (``.json``) program
-    with it (``pass_result_info.h:48``). Without it, PIR with oneDNN keeps
+    Paddle Inference fails to create a predictor for a PIR (``.json``)
+    program with it (a ``ValueError`` from ``pass_result_info.h``;
+    ``tests/test_inference.py`` notices when a Paddle release accepts it, and
+    this and the default program choice can change). Without it, PIR with oneDNN keeps
     many more intermediate tensors alive (default model at 256x256: 4.1 GB
     against 2.3 GB for the ``.pdmodel`` with it), hence the default choice
     of the ``.pdmodel`` on CPU with oneDNN.
@@ -193,8 +196,10 @@ def build_config(program, params, options, collect_shape_range_to=None):
 def silenced_native_stdout():
     """Discard what native code writes to file descriptor 1 inside the block.
 
-    Paddle 3.3.1's oneDNN reduce-mean dispatch prints a debugging line to
-    the C++ stdout on every run; this keeps the tool's stdout parseable.
+    With a PIR (``.json``) program, Paddle's oneDNN reduce-mean dispatch
+    prints a debugging line (``ReduceMeanCheckIfOneDNNSupport``) to the C++
+    stdout on every run (``tests/test_inference.py`` notices when it stops);
+    this keeps the tool's stdout parseable.
     Python-level ``print`` is unaffected outside the block.
     """
     try:

@@ -8,22 +8,8 @@ import numpy as np
 import paddle
 
 from ..errors import UserError
-from ..modeling import MIRNet, MIRNetV2
+from ..modeling import build_model
 from .checkpoint import load_state, read_weights
-
-MODELS = {"MIRNet": MIRNet, "MIRNetV2": MIRNetV2}
-
-
-def build_model(arch_cfg):
-    """The network of an ``Arch`` config section (``name`` + constructor arguments)."""
-    args = dict(arch_cfg)
-    name = args.pop("name")
-    if name not in MODELS:
-        raise UserError(f"unknown Arch.name {name!r}; expected one of: {', '.join(MODELS)}")
-    try:
-        return MODELS[name](**args)
-    except ValueError as err:  # a configuration the network cannot build
-        raise UserError(f"Arch: {err}") from None
 
 
 def load_model(cfg, weights=None, required=True, log=print):
@@ -109,44 +95,3 @@ class SelfEnsemble:
             x = np.ascontiguousarray(_forward_mode(batch, mode))
             acc += _inverse_mode(self.runner(x), mode)
         return (acc / 8.0).astype(np.float32)
-
-
-def predict_files(runner, inputs, output_dir, tile=None, overlap=32, progress=None, log=print):
-    """Restore image files with ``runner`` and write PNGs into ``output_dir``.
-
-    Uses :mod:`ppmirnet.processing` end to end: read (8/16-bit, gray, RGBA),
-    pad, optional blended tiling, crop, clip, write at the input's bit depth
-    and layout, atomically. Output names are the input names with ``.png``.
-    Returns the written paths.
-    """
-    import os
-    import sys
-    import time
-
-    from .. import processing
-
-    files = processing.list_images(inputs)
-    os.makedirs(output_dir, exist_ok=True)
-    stems = [os.path.splitext(os.path.basename(f))[0] for f in files]
-    if len(set(stems)) != len(stems):
-        dup = next(s for s in stems if stems.count(s) > 1)
-        raise UserError(f"two inputs would both be written as {dup}.png in {output_dir}")
-    if progress is None:
-        progress = sys.stderr.isatty() and len(files) > 1
-    iterator = files
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(files, desc="predict", dynamic_ncols=True)
-    written = []
-    for path, stem in zip(iterator, stems):
-        image, info = processing.read_image(path)
-        tic = time.perf_counter()
-        restored = processing.restore(runner, image, tile=tile, overlap=overlap)
-        cost = time.perf_counter() - tic
-        out = os.path.join(output_dir, stem + ".png")
-        processing.write_image(out, restored, info)
-        written.append(out)
-        log(f"{path} -> {out} ({info.width}x{info.height}, {info.bit_depth}-bit, "
-            f"{info.channels} channel(s), {cost:.2f} s)")
-    return written

@@ -1,10 +1,11 @@
 """Request handling, configuration and model conversion for Paddle Serving.
 
-The Paddle Serving pipeline (``deploy/serving/web_service.py``) runs in its
-own Python 3.8/3.9 environment; everything it needs that is not Paddle
-Serving itself lives here, so it is the same code under every Python the
-project supports and tests can reach it without a server. Images go through
-:mod:`ppmirnet.processing` like every other front end.
+The Paddle Serving pipeline (``web_service.py`` beside this file) runs in
+its own Python 3.8/3.9 environment; everything it needs that is not Paddle
+Serving itself lives here, imported as ``mirnet_service`` by the scripts of
+this folder and by the tests, which reach it without a server. Images go
+through :mod:`ppmirnet.processing` like every other front end; ``-o``
+overrides through :func:`ppmirnet.config.split_override`.
 
 Protocol (Paddle Serving's pipeline HTTP gateway)::
 
@@ -22,7 +23,8 @@ import socket
 import struct
 import tempfile
 
-from .errors import ConfigError, ConversionError, MissingDependencyError, UserError
+from ppmirnet.config import override_value, split_override
+from ppmirnet.errors import ConfigError, ConversionError, MissingDependencyError, UserError
 
 IMAGE_KEY = "image"
 OP_NAME = "mirnet"
@@ -116,7 +118,7 @@ def decode_request(fields, max_pixels=DEFAULT_PROCESSING["max_pixels"]):
     missing key, an empty value, bad base64, bytes that are not an image or an
     image over ``max_pixels``.
     """
-    from .processing import decode_image
+    from ppmirnet.processing import decode_image
 
     if not isinstance(fields, dict) or IMAGE_KEY not in fields:
         got = sorted(fields) if isinstance(fields, dict) else type(fields).__name__
@@ -137,7 +139,7 @@ def decode_request(fields, max_pixels=DEFAULT_PROCESSING["max_pixels"]):
 
 def encode_reply(rgb, info):
     """Base64 text of the restored image as PNG (input's depth and layout)."""
-    from .processing import encode_png
+    from ppmirnet.processing import encode_png
 
     return base64.b64encode(encode_png(rgb, info)).decode("ascii")
 
@@ -166,15 +168,11 @@ def parse_reply(reply):
 # ------------------------------------------------------------ configuration
 
 
-def _parse_value(text, old):
-    import yaml
-
-    if isinstance(old, str):
+def _parse_value(text, old, item):
+    if isinstance(old, str) or text == "":
         # Keep strings as written: devices "0" must stay the string "0".
         return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
-    if text == "":
-        return ""
-    return yaml.safe_load(text)
+    return override_value(text, item)
 
 
 def apply_overrides(conf, overrides):
@@ -185,19 +183,14 @@ def apply_overrides(conf, overrides):
     error; a new leaf key is allowed (Paddle Serving has optional keys).
     """
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key.path=value")
-        key, text = item.split("=", 1)
-        parts = [p for p in key.strip().split(".") if p]
-        if not parts:
-            raise ConfigError(f"override {item!r} has an empty key")
+        parts, text = split_override(item)
         node = conf
         for i, part in enumerate(parts[:-1]):
             nxt = node.get(part) if isinstance(node, dict) else None
             if not isinstance(nxt, dict):
                 raise ConfigError(f"override {item!r}: no section {'.'.join(parts[:i + 1])} in the config")
             node = nxt
-        node[parts[-1]] = _parse_value(text.strip(), node.get(parts[-1]))
+        node[parts[-1]] = _parse_value(text, node.get(parts[-1]), item)
     return conf
 
 

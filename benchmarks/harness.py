@@ -9,7 +9,8 @@ job's efficiency = (model FLOPs / time) / that rate. Model FLOPs are counted
 exactly from the network (every convolution, transposed and fixed depthwise
 ones included; 1 MAC = 2 FLOPs).
 
-``benchmarks/run_benchmark.py`` is the command-line front end.
+``benchmarks/run_benchmark.py`` is the command-line front end; this module
+is imported from there (as ``harness``) and by the tests, never by the package.
 """
 
 import json
@@ -22,7 +23,7 @@ import time
 
 import numpy as np
 
-from .report import peak_rss_mb
+from ppmirnet.inference.report import peak_rss_mb
 
 PATHS = ("dygraph", "paddle_onednn", "paddle_onednn_legacy", "paddle_native", "onnxruntime")
 PATH_LABELS = {
@@ -42,7 +43,7 @@ def _layer_macs(layer, inputs, output):
     """MACs of one call of a convolution-like layer (hook helper)."""
     import paddle.nn as nn
 
-    from ..modeling.resample import BlurPool
+    from ppmirnet.modeling.resample import BlurPool
 
     x = inputs[0]
     if isinstance(layer, nn.Conv2DTranspose):
@@ -76,7 +77,7 @@ def _count_macs_at(model, height, width, by_kind=None):
     import paddle
     import paddle.nn as nn
 
-    from ..modeling.resample import BlurPool
+    from ppmirnet.modeling.resample import BlurPool
 
     total = [0]
     hooks = []
@@ -166,7 +167,7 @@ def _sgemm_child(n, seconds):
 def sgemm_gflops(threads, n=2048, seconds=3.0):
     """numpy float32 matrix-product rate (GFLOP/s, best of ``seconds``) on ``threads`` threads."""
     env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
-    code = (f"from ppmirnet.inference.benchmark import _sgemm_child; "
+    code = (f"from harness import _sgemm_child; "
             f"print(_sgemm_child({n}, {seconds}))")
     out = _run_child([sys.executable, "-c", code], env)
     return float(out.strip().splitlines()[-1])
@@ -182,13 +183,18 @@ def _version(module):
 # ---------------------------------------------------------------- jobs
 
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
 def _repo_root():
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.dirname(HERE)
 
 
 def _run_child(cmd, env):
     env = dict(env)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [_repo_root(), env.get("PYTHONPATH", "")] if p)
+    # The children import this module (as ``harness``) and the package.
+    paths = [HERE, _repo_root(), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.setdefault("GLOG_minloglevel", "2")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -200,7 +206,7 @@ def _make_runner(path, threads, model_dir):
     if path == "dygraph":
         import paddle
 
-        from ..modeling import MIRNet
+        from ppmirnet.modeling import MIRNet
 
         paddle.set_device("cpu")
         with open(os.path.join(model_dir, "arch.json")) as f:
@@ -213,19 +219,19 @@ def _make_runner(path, threads, model_dir):
                 return model(paddle.to_tensor(batch)).numpy()
         return run
     if path in ("paddle_onednn", "paddle_onednn_legacy", "paddle_native"):
-        from .predictor import PaddlePredictor, PredictorOptions
+        from ppmirnet.inference.paddle_predictor import PaddlePredictor, PredictorOptions
 
         opts = PredictorOptions(enable_mkldnn=path != "paddle_native", cpu_threads=threads,
                                 prefer_legacy=path == "paddle_onednn_legacy")
         return PaddlePredictor(model_dir, opts, quiet=True)
     if path == "onnxruntime":
-        from .onnx_runtime import OnnxPredictor
+        from ppmirnet.inference.onnx_runtime import OnnxPredictor
 
         return OnnxPredictor(os.path.join(model_dir, "model.onnx"), threads)
     raise ValueError(f"unknown path {path!r}; valid: {', '.join(PATHS)}")
 
 
-class _TileSampler:
+class _TimeFirstTiles:
     """Runs the first ``limit`` calls (tiles) for real and returns later ones unchanged.
 
     For very large tiled images: memory is allocated exactly as in a full
@@ -248,7 +254,7 @@ class _TileSampler:
 
 def _job_child(spec):
     """Run one job (in a child process) and return its measurements."""
-    from .. import processing
+    from ppmirnet import processing
 
     with open(os.path.join(spec["model_dir"], "macs.json")) as f:
         coef = json.load(f)
@@ -264,7 +270,7 @@ def _job_child(spec):
             processing.restore(runner, warm)
         times, extra = [], {}
         for _ in range(spec["repeats"]):
-            sampler = _TileSampler(runner, case.get("timed_tiles") or float("inf"))
+            sampler = _TimeFirstTiles(runner, case.get("timed_tiles") or float("inf"))
             counting = CountingRunner(sampler, counter)
             start = time.perf_counter()
             processing.restore(counting, image, tile=tile or None, overlap=case.get("overlap", 32))
@@ -300,8 +306,8 @@ def prepare_model(arch, work_dir, seed=0, with_onnx=True):
     """
     import paddle
 
-    from ..export import export_inference_model
-    from ..modeling import MIRNet
+    from ppmirnet.export import export_inference_model
+    from ppmirnet.modeling import MIRNet
 
     paddle.seed(seed)
     model = MIRNet(**arch)
@@ -317,7 +323,7 @@ def prepare_model(arch, work_dir, seed=0, with_onnx=True):
     with open(os.path.join(work_dir, "macs.json"), "w") as f:
         json.dump({"coef": counter.coef.tolist(), "multiple": counter.multiple}, f)
     if with_onnx:
-        from .onnx_runtime import export_onnx
+        from ppmirnet.inference.onnx_runtime import export_onnx
 
         export_onnx(work_dir, os.path.join(work_dir, "model.onnx"))
     return counter
@@ -329,7 +335,7 @@ def run_job(path, threads, cases, model_dir, warmup=1, repeats=2, quick=False):
                 quick=quick)
     env = dict(os.environ, **{v: str(threads) for v in THREAD_VARS})
     load_before = os.getloadavg()
-    code = ("import json, sys; from ppmirnet.inference.benchmark import _job_child; "
+    code = ("import json, sys; from harness import _job_child; "
             "print('RESULT ' + json.dumps(_job_child(json.loads(sys.argv[1]))))")
     out = _run_child([sys.executable, "-c", code, json.dumps(spec)], env)
     line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
@@ -340,7 +346,7 @@ def run_job(path, threads, cases, model_dir, warmup=1, repeats=2, quick=False):
     return results
 
 
-def derive(result, sgemm):
+def add_rates(result, sgemm):
     """Add seconds per megapixel, GFLOP/s and efficiency.
 
     ``efficiency`` divides by the matrix-product rate measured in the job's
@@ -466,7 +472,7 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
         rows = []
         for path, t, cases in jobs:
             for r in run_job(path, t, cases, work_dir, quick=quick, **reps):
-                r = derive(r, sgemm)
+                r = add_rates(r, sgemm)
                 rows.append(r)
                 eff = "n/a" if r["efficiency"] is None else f"{r['efficiency']:.2f}"
                 est = f" (estimated: {r['timed_tiles']} of {r['total_tiles']} tiles timed)" if r.get("estimated") else ""
@@ -568,7 +574,7 @@ def _read_trace(path):
 
 def macs_by_kind(arch, height=256, width=256):
     """Convolution MACs of a MIRNet at one size, per kind of convolution."""
-    from ..modeling import MIRNet
+    from ppmirnet.modeling import MIRNet
 
     by_kind = {}
     _count_macs_at(MIRNet(**arch), height, width, by_kind)

@@ -1,0 +1,210 @@
+"""Restoring image files: the one loop of ``tools/predict.py`` and ``deploy/*/infer.py``.
+
+Any runner (dygraph, Paddle Inference, onnxruntime) is driven over a list of
+files with the same rules: outputs are ``<output_dir>/<stem>.png``, never an
+input file nor beside the inputs; every readable image is restored, those
+that fail are listed at the end; all image handling goes through
+:mod:`ppmirnet.processing`.
+"""
+
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import processing
+from .errors import UserError
+
+
+class StageTimer:
+    """Accumulates wall time of the preprocess, inference and postprocess stages.
+
+    Also counts the images and keeps their distinct sizes (``shapes``, HxW).
+    """
+
+    STAGES = ("preprocess", "inference", "postprocess")
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.STAGES, 0.0)
+        self.images = 0
+        self.shapes = []
+
+    def add(self, stage, seconds):
+        self.seconds[stage] += seconds
+
+    def ms_per_image(self, stage):
+        return 1000.0 * self.seconds[stage] / max(self.images, 1)
+
+    @property
+    def total_seconds(self):
+        return sum(self.seconds.values())
+
+
+class FailedImages(UserError):
+    """Some images could not be restored; the others were written.
+
+    Attributes:
+        failures (list): ``(path, reason)`` of each image that failed.
+        written (list): the outputs that were written.
+    """
+
+    def __init__(self, failures, written, total):
+        lines = [reason if path in reason else f"{path}: {reason}" for path, reason in failures]
+        super().__init__(f"{len(failures)} of {total} image(s) could not be restored "
+                         f"({len(written)} written):\n  " + "\n  ".join(lines))
+        self.failures = failures
+        self.written = written
+
+
+def check_settings(batch_size=1, tile=0, tile_overlap=32):
+    """Raise :class:`UserError` for a batch size or tiling that cannot run.
+
+    ``tile`` is 0 (whole images) or a positive multiple of 8 larger than
+    ``tile_overlap``; every front end accepts the same values.
+    """
+    if batch_size < 1:
+        raise UserError(f"--batch_size must be >= 1, got {batch_size}")
+    if tile < 0 or tile % 8:
+        raise UserError(f"--tile must be 0 or a positive multiple of 8, got {tile}")
+    if tile and not 0 <= tile_overlap < tile:
+        raise UserError(f"--tile_overlap must be in [0, --tile), got {tile_overlap}")
+
+
+def plan_outputs(inputs, output_dir):
+    """Map every input file to ``<output_dir>/<stem>.png``.
+
+    Raises :class:`UserError` when two inputs would write the same output
+    (``a.jpg`` and ``a.png``), an output would overwrite an input, or
+    ``output_dir`` is the folder of an input (results would mix with, or
+    replace, the originals).
+    """
+    outputs, seen = [], {}
+    real_inputs = {os.path.realpath(p): p for p in inputs}
+    real_dir = os.path.realpath(output_dir)
+    for path in inputs:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        out = os.path.join(output_dir, stem + ".png")
+        if out in seen:
+            raise UserError(f"{seen[out]} and {path} would both be written to {out}; rename one")
+        if os.path.realpath(out) in real_inputs:
+            raise UserError(f"output {out} would overwrite its input "
+                            f"{real_inputs[os.path.realpath(out)]}; choose another output folder")
+        if os.path.realpath(os.path.dirname(os.path.abspath(path))) == real_dir:
+            raise UserError(f"the output folder {output_dir} is the folder of the input {path}; "
+                            "choose another output folder")
+        seen[out] = path
+        outputs.append(out)
+    return outputs
+
+
+def _batches(paths, batch_size, timer, failures):
+    """Read ``paths`` lazily; yield ``(indices, images)`` of consecutive same-size images.
+
+    A batch closes at ``batch_size`` images or when the next image has
+    another size, so memory stays bounded by one batch whatever the folder.
+    An unreadable image is added to ``failures`` and skipped.
+    """
+    idx, batch = [], []
+    for i, path in enumerate(paths):
+        start = time.perf_counter()
+        try:
+            item = processing.read_image(path)
+        except UserError as err:
+            failures.append((path, str(err)))
+            continue
+        finally:
+            timer.add("preprocess", time.perf_counter() - start)
+        if batch and (len(batch) == batch_size or item[0].shape != batch[0][0].shape):
+            yield idx, batch
+            idx, batch = [], []
+        idx.append(i)
+        batch.append(item)
+    if batch:
+        yield idx, batch
+
+
+def _progress_bar(progress, total):
+    """``(update, close)`` for ``progress``: a callable, False, or None (a bar on a terminal)."""
+    if callable(progress):
+        return progress, None
+    if progress is None and sys.stderr.isatty() and total > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
+        return bar.update, bar.close
+    return None, None
+
+
+def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap=32,
+                  timer=None, progress=None, log=None):
+    """Restore image files and write ``<output_dir>/<stem>.png`` for each.
+
+    Consecutive images of the same size are batched together (up to
+    ``batch_size``; sort inputs by size for full batches); ``tile > 0``
+    restores large images tile by tile. Outputs keep the input's size, bit
+    depth and channel layout, and each is written atomically. Settings and
+    outputs are checked (:func:`check_settings`, :func:`plan_outputs`)
+    before anything is read. An image that cannot be read or restored does
+    not stop the others: after the last one, :class:`FailedImages` lists
+    those that failed with their reasons.
+
+    Args:
+        runner: callable float32 NCHW -> float32 NCHW (a predictor).
+        inputs (list[str]): image files.
+        output_dir (str): created when the first image is written.
+        batch_size (int): images per runner call.
+        tile (int): tile size (a multiple of 8), 0 (or None) to run whole images.
+        tile_overlap (int): overlap between tiles.
+        timer (StageTimer): receives per-stage times if given.
+        progress: callable ``(n)`` told each time ``n`` images are done;
+            None: a progress bar when stderr is a terminal; False: nothing.
+        log: callable given one line per written image, if set.
+
+    Returns:
+        list[str]: the written paths, in input order.
+    """
+    tile = tile or 0
+    check_settings(batch_size, tile, tile_overlap)
+    timer = timer or StageTimer()
+    outputs = plan_outputs(inputs, output_dir)
+    failures, written = [], []
+    update, close = _progress_bar(progress, len(inputs))
+    try:
+        for idx, images in _batches(inputs, batch_size, timer, failures):
+            start = time.perf_counter()
+            batch = processing.to_batch([rgb for rgb, _ in images])
+            timer.add("preprocess", time.perf_counter() - start)
+
+            start = time.perf_counter()
+            try:
+                if tile:
+                    restored = processing.run_tiled(runner, batch, tile, tile_overlap)
+                else:
+                    restored = processing.run_padded(runner, batch)
+            except UserError as err:  # e.g. too small to pad
+                failures.extend((inputs[i], str(err)) for i in idx)
+                continue
+            seconds = time.perf_counter() - start
+            timer.add("inference", seconds)
+
+            start = time.perf_counter()
+            for i, (_, info), rgb in zip(idx, images, processing.from_batch(restored)):
+                processing.write_image(outputs[i], np.clip(rgb, 0.0, 1.0), info)
+                written.append(outputs[i])
+                if log:
+                    log(f"{inputs[i]} -> {outputs[i]} ({info.width}x{info.height}, "
+                        f"{info.bit_depth}-bit, {info.channels} channel(s), {seconds / len(idx):.2f} s)")
+            timer.add("postprocess", time.perf_counter() - start)
+            timer.images += len(idx)
+            if batch.shape[2:] not in timer.shapes:
+                timer.shapes.append(batch.shape[2:])
+            if update:
+                update(len(idx))
+    finally:
+        if close:
+            close()
+    if failures:
+        order = {p: n for n, p in enumerate(inputs)}
+        raise FailedImages(sorted(failures, key=lambda f: order[f[0]]), written, len(inputs))
+    return written

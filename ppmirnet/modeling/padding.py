@@ -1,0 +1,34 @@
+"""Reflect padding of a network's input to a multiple of its downsampling factor, inside the graph."""
+
+import paddle
+import paddle.nn.functional as F
+
+
+def pad_tensor_to_multiple(x, multiple):
+    """Reflect-pad the bottom and right of NCHW ``x`` to a multiple of ``multiple``.
+
+    Returns ``(padded, (H, W))`` like :func:`ppmirnet.processing.pad_to_multiple`
+    (its numpy counterpart, used before a runner is called, so that this
+    padding is then a no-op); ``padded is x`` when no padding is needed. In
+    dygraph the padding is exact. In a static graph (export with dynamic H and
+    W) the sizes are tensors, so the input is reflect-padded by
+    ``multiple - 1`` and sliced to the rounded-up size: the first rows of a
+    reflection do not depend on its length, so the result is the same.
+    """
+    if paddle.in_dynamic_mode():
+        h, w = x.shape[2], x.shape[3]
+        ph, pw = -h % multiple, -w % multiple
+        if ph == 0 and pw == 0:
+            return x, (h, w)
+        if ph >= h or pw >= w:
+            raise ValueError(
+                f"input of {h}x{w} is too small to reflect-pad to a multiple of {multiple}"
+            )
+        return F.pad(x, [0, pw, 0, ph], mode="reflect"), (h, w)
+    shape = paddle.shape(x)
+    h, w = shape[2], shape[3]
+    hp = (h + multiple - 1) // multiple * multiple
+    wp = (w + multiple - 1) // multiple * multiple
+    most = multiple - 1
+    padded = F.pad(x, [0, most, 0, most], mode="reflect")
+    return padded[:, :, :hp, :wp], (h, w)
