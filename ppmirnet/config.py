@@ -26,6 +26,7 @@ import typing
 import yaml
 
 from .errors import ConfigError
+from .data.lite import SR_SCALES as LITE_SR_SCALES, TASKS as LITE_TASKS
 from .metrics import COLORS, METRIC_NAMES
 
 _REQUIRED = object()
@@ -181,8 +182,11 @@ _PAIRED_FOLDER = {
 _DATASETS = OneOf({
     # input/ + groundtruth/ PNG pairs matched by file name (SIDD patches, user data).
     "PairedImageFolder": dict(_PAIRED_FOLDER),
-    # The same, made by ppmirnet.data.lite (under root/train, root/val) when absent.
-    "LitePairs": dict(_PAIRED_FOLDER, split=Field(str, choices=("train", "val"))),
+    # The same, made by ppmirnet.data.lite (under root/train, root/val) when absent;
+    # task: which degradation (denoise, sr at `scale`, lowlight).
+    "LitePairs": dict(_PAIRED_FOLDER, split=Field(str, choices=("train", "val")),
+                      task=Field(str, "denoise", choices=LITE_TASKS),
+                      scale=Field(int, 4, choices=LITE_SR_SCALES)),
     # SIDD validation: ValidationNoisyBlocksSrgb.mat + ValidationGtBlocksSrgb.mat.
     "SIDDValidationBlocks": {
         "noisy_mat": Field(str),

@@ -1,5 +1,6 @@
 """Datasets, transforms, samplers, the lite set, SIDD and DND formats."""
 
+import json
 import os
 import time
 
@@ -81,6 +82,67 @@ def test_camera_noise_depends_on_the_signal():
     # Channel correlation rho.
     flat = noise_bright.reshape(-1, 3)
     assert np.corrcoef(flat.T)[0, 1] == pytest.approx(0.3, abs=0.06)
+
+
+def _read_rgb(path):
+    return cv2.imread(str(path))[:, :, ::-1].astype(np.float64) / 255.0
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_lite_sr_set_is_the_bicubic_of_the_area_downscale_plus_mild_noise(tmp_path, scale):
+    root = tmp_path / "sr"
+    summary = lite.make_lite_data(str(root), task="sr", scale=scale)
+    assert summary["task"] == "sr" and summary["scale"] == scale
+    with open(root / "lite.json") as f:
+        assert json.load(f)["train"][0]["scale"] == scale
+    diffs, psnrs = [], []
+    for name in sorted(os.listdir(root / "val" / "input")):
+        lr = _read_rgb(root / "val" / "input" / name)
+        hr = _read_rgb(root / "val" / "groundtruth" / name)
+        assert lr.shape == hr.shape == (128, 128, 3)  # LR at the HR size, as RealSR v1
+        h, w = hr.shape[:2]
+        # The noise-free degradation, written out here with OpenCV.
+        small = cv2.resize(hr, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
+        bicubic = np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0, 1)
+        diffs.append(np.sqrt(np.mean((lr - bicubic) ** 2)) * 255)
+        psnrs.append(10 * np.log10(1 / np.mean((lr - hr) ** 2)))
+    # Mild noise (plus 8-bit rounding) around the bicubic image: 1-3 levels of 255.
+    assert all(0.5 < d < 3.0 for d in diffs), diffs
+    # Blurrier at x4 than at x2, and far from the clean image in both.
+    assert (24 < np.mean(psnrs) < 30) if scale == 4 else (28 < np.mean(psnrs) < 34), psnrs
+    again = tmp_path / "again"
+    lite.make_lite_data(str(again), task="sr", scale=scale)
+    assert _tree_bytes(str(again)) == _tree_bytes(str(root))
+
+
+def test_lite_lowlight_set_is_darkened_in_linear_light(tmp_path):
+    root = tmp_path / "lol"
+    summary = lite.make_lite_data(str(root), task="lowlight")
+    assert summary["task"] == "lowlight"
+    for record in summary["val"]:
+        low = _read_rgb(root / "val" / "input" / record["file"])
+        high = _read_rgb(root / "val" / "groundtruth" / record["file"])
+        lin_low, lin_high = lite.srgb_to_linear(low), lite.srgb_to_linear(high)
+        # dark = (exposure * lin) ** gamma: the mean linear level follows, up to noise.
+        expected = np.mean((record["exposure"] * lin_high) ** record["gamma"])
+        assert np.mean(lin_low) == pytest.approx(expected, rel=0.1)
+        assert 0.06 <= record["exposure"] <= 0.2 and 1.0 <= record["gamma"] <= 1.3
+        assert np.mean(low) < 0.5 * np.mean(high)
+    # As dark as LOL's inputs (7-8 dB there).
+    assert 6 < summary["val_input_psnr_mean"] < 12
+
+
+def test_lite_set_of_another_task_is_refused(tmp_path):
+    root = tmp_path / "lite"
+    assert lite.ensure_lite_data(str(root), log=lambda m: None, task="sr", scale=2)
+    assert not lite.ensure_lite_data(str(root), log=lambda m: None, task="sr", scale=2)
+    with pytest.raises(UserError, match=r"holds a lite sr x2 set, not sr x4"):
+        lite.ensure_lite_data(str(root), task="sr", scale=4)
+    with pytest.raises(UserError, match=r"holds a lite sr x2 set, not lowlight"):
+        lite.ensure_lite_data(str(root), task="lowlight")
+    with pytest.raises(UserError, match=r"scales \(2, 4\), not 3"):
+        lite.make_lite_data(str(tmp_path / "x3"), task="sr", scale=3)
+    assert not (tmp_path / "x3").exists()
 
 
 # -- paired folders ----------------------------------------------------------------------

@@ -135,7 +135,7 @@ def test_eval_reports_and_saves_metrics(lite_root, weights, tmp_path, capsys):
     assert report["ssim"] == pytest.approx(np.mean(ssims), abs=1e-5)
     assert report["input_psnr"] == pytest.approx(np.mean(inputs), abs=1e-4)
     assert f"[Eval] psnr: {report['psnr']:.2f}, ssim: {report['ssim']:.4f}, images: 4" in out
-    assert "[Eval] noisy input: psnr:" in out
+    assert "[Eval] input: psnr:" in out
     assert report["protocol"] == {"color": "rgb", "crop_border": 0, "quantize": False,
                                   "description": metrics.describe_protocol({})}
     assert "[Eval] protocol: RGB in [0, 1], peak 1; full image; float output" in out

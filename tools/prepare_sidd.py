@@ -2,11 +2,12 @@
 
     python tools/prepare_sidd.py --src SIDD_Medium_Srgb/Data --out data/SIDD/train
 
-For each of the noisy/clean pairs (<scene>/*_NOISY_SRGB_*.PNG with its
-*_GT_SRGB_*.PNG), cuts --num_patches random --patch_size squares (official
-recipe: 300 of 256x256) into out/input/NNNN_PPP.png and
-out/groundtruth/NNNN_PPP.png. Seeded: the same --seed gives the same patches
-whatever --workers is.
+The same as ``tools/prepare_data.py --dataset sidd`` (which prepares the
+other datasets too). For each of the noisy/clean pairs
+(<scene>/*_NOISY_SRGB_*.PNG with its *_GT_SRGB_*.PNG), cuts --num_patches
+random --patch_size squares (official recipe: 300 of 256x256) into
+out/input/NNNN_PPP.png and out/groundtruth/NNNN_PPP.png. Seeded: the same
+--seed gives the same patches whatever --workers is.
 """
 
 import sys
@@ -26,18 +27,11 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     args = parser.parse_args(argv)
 
-    from tqdm import tqdm
+    import prepare_data
 
-    from ppmirnet.data.sidd import find_sidd_medium_pairs, prepare_sidd_patches
-    from ppmirnet.errors import UserError
-
-    if args.patch_size < 8 or args.num_patches < 1:
-        raise UserError("--patch_size must be >= 8 and --num_patches >= 1")
-    pairs = find_sidd_medium_pairs(args.src)
-    with tqdm(total=len(pairs), desc="images", unit="img", disable=None) as bar:
-        n = prepare_sidd_patches(args.src, args.out, args.patch_size, args.num_patches,
-                                 args.seed, args.workers, progress=lambda i: bar.update(1))
-    print(f"wrote {n} patch pairs from {len(pairs)} images to {args.out}")
+    prepare_data.main(["--dataset", "sidd", "--src", args.src, "--out", args.out,
+                       "--patch_size", str(args.patch_size), "--num_patches", str(args.num_patches),
+                       "--seed", str(args.seed), "--workers", str(args.workers)])
 
 
 if __name__ == "__main__":

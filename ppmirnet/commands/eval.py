@@ -29,7 +29,7 @@ def main(argv=None, prog=None):
     parser.add_argument("--ensemble", type=str2bool, nargs="?", const=True, default=False,
                         help="x8 self-ensemble (average over the 8 flips/rotations)")
     parser.add_argument("--with_input", type=str2bool, nargs="?", const=True, default=False,
-                        help="also report the metrics of the noisy input")
+                        help="also report the metrics of the input (noisy, LR or dark image)")
     parser.add_argument("--save_json", default=None,
                         help="where to save the result (default Global.output_dir/eval_result.json)")
     parser.add_argument("--save_images", default=None, metavar="DIR",
@@ -56,7 +56,7 @@ def main(argv=None, prog=None):
     print(f"[Eval] protocol: {report['protocol']['description']}")
     if args.with_input:
         print(format_eval_line({"psnr": report["input_psnr"], "ssim": report["input_ssim"]},
-                               "[Eval] noisy input:"))
+                               "[Eval] input:"))
     print(format_eval_line(report) + f", images: {report['images']}"
           + (", ensemble: x8" if args.ensemble else ""))
     path = args.save_json or os.path.join(out_dir, "eval_result.json")

@@ -1,4 +1,4 @@
-"""A small, realistic denoising set made locally from scikit-image's sample images.
+"""Small, realistic sets for the paper's three tasks, made locally from scikit-image's photographs.
 
 Nothing is downloaded: the clean images are photographs that ship inside the
 scikit-image package. Noise follows the Poisson-Gaussian model of camera
@@ -13,11 +13,22 @@ where ``C`` correlates the three channels by ``rho`` (as demosaicing and the
 colour matrix do). ``peak``, ``read_std`` and ``rho`` are drawn per pair.
 Both images are stored as 8-bit PNG, like SIDD.
 
+The other tasks degrade the same clean crops (``task``):
+
+- ``sr`` (RealSR-like, input at the output size): area-average down by
+  ``scale`` (an anti-aliasing box filter, as a camera at a shorter focal
+  length integrates light), bicubic up back to the crop size, then mild
+  sensor noise (the model above at a high ``peak``);
+- ``lowlight`` (LOL-like): in linear light ``dark = (exposure * lin) ** gamma``
+  with a random ``exposure`` and ``gamma`` (an under-exposed shot and a
+  darker tone curve), then shot/read noise at a low photon count, back to
+  sRGB and quantised to 8 bits.
+
 Layout written by :func:`make_lite_data` (the one :class:`PairedImageFolder` reads)::
 
     <out>/train/input/*.png   <out>/train/groundtruth/*.png
     <out>/val/input/*.png     <out>/val/groundtruth/*.png
-    <out>/lite.json           (sources, noise parameters, input PSNR)
+    <out>/lite.json           (task, sources, degradation parameters, input PSNR)
 """
 
 import json
@@ -53,6 +64,15 @@ PEAK_RANGE = (40.0, 160.0)       # photo-electrons at full scale: lower is noisi
 READ_STD_RANGE = (0.004, 0.015)  # read noise, in linear units
 RHO_RANGE = (0.0, 0.4)           # correlation between the channels' noise
 
+TASKS = ("denoise", "sr", "lowlight")
+SR_SCALES = (2, 4)                # divide the 192 and 128 pixel crops
+SR_PEAK_RANGE = (3000.0, 10000.0) # mild noise: a well-lit sensor at base ISO
+SR_READ_STD_RANGE = (0.0005, 0.0015)
+LOW_EXPOSURE_RANGE = (0.06, 0.2)  # fraction of the proper exposure (log-uniform)
+LOW_GAMMA_RANGE = (1.0, 1.3)      # > 1 darkens the shadows further
+LOW_PEAK_RANGE = (300.0, 1000.0)  # photo-electrons at full scale before darkening
+LOW_READ_STD_RANGE = (0.0005, 0.002)
+
 
 def srgb_to_linear(x):
     """The sRGB transfer function inverted (x in [0, 1])."""
@@ -73,6 +93,59 @@ def add_camera_noise(clean, rng, peak, read_std, rho):
     shared = rng.standard_normal(clean.shape[:2] + (1,))
     z = np.sqrt(1.0 - rho) * z + np.sqrt(rho) * shared
     return linear_to_srgb(lin + std * z)
+
+
+DESCRIPTIONS = {
+    "denoise": "heteroscedastic Poisson-Gaussian in linear light, channel-correlated",
+    "sr": "area downscale by scale, bicubic upscale back, mild Poisson-Gaussian noise",
+    "lowlight": "linear-light exposure and gamma darkening, Poisson-Gaussian noise, 8 bits",
+}
+
+
+def _log_uniform(rng, bounds):
+    return float(np.exp(rng.uniform(*np.log(bounds))))
+
+
+def degrade_noise(clean, rng):
+    """The denoising input of a clean sRGB float image, and its parameters."""
+    p = {"peak": _log_uniform(rng, PEAK_RANGE), "read_std": float(rng.uniform(*READ_STD_RANGE)),
+         "rho": float(rng.uniform(*RHO_RANGE))}
+    return add_camera_noise(clean, rng, p["peak"], p["read_std"], p["rho"]), p
+
+
+def degrade_sr(clean, rng, scale):
+    """The RealSR-like input (same size) of a clean sRGB float image, and its parameters."""
+    h, w = clean.shape[:2]
+    if h % scale or w % scale:
+        raise ValueError(f"a {h}x{w} crop does not divide by scale {scale}")
+    small = cv2.resize(clean, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
+    up = np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    p = {"scale": scale, "peak": _log_uniform(rng, SR_PEAK_RANGE),
+         "read_std": float(rng.uniform(*SR_READ_STD_RANGE))}
+    return add_camera_noise(up, rng, p["peak"], p["read_std"], 0.0), p
+
+
+def degrade_lowlight(clean, rng):
+    """The low-light input of a clean sRGB float image, and its parameters."""
+    p = {"exposure": _log_uniform(rng, LOW_EXPOSURE_RANGE),
+         "gamma": float(rng.uniform(*LOW_GAMMA_RANGE)),
+         "peak": _log_uniform(rng, LOW_PEAK_RANGE),
+         "read_std": float(rng.uniform(*LOW_READ_STD_RANGE))}
+    dark = (p["exposure"] * srgb_to_linear(clean.astype(np.float64))) ** p["gamma"]
+    std = np.sqrt(dark / p["peak"] + p["read_std"] ** 2)
+    return linear_to_srgb(dark + std * rng.standard_normal(clean.shape)), p
+
+
+def _degradation(task, scale):
+    if task == "denoise":
+        return degrade_noise
+    if task == "sr":
+        if scale not in SR_SCALES:
+            raise UserError(f"the lite super-resolution set has scales {SR_SCALES}, not {scale}")
+        return lambda clean, rng: degrade_sr(clean, rng, scale)
+    if task == "lowlight":
+        return degrade_lowlight
+    raise UserError(f"unknown lite task {task!r}; expected one of: {', '.join(TASKS)}")
 
 
 def _load_sample(name):
@@ -115,28 +188,30 @@ def _psnr_u8(a, b):
     return float(10 * np.log10(255.0 ** 2 / mse))
 
 
-def _make_split(folder, sources, realisations, rng):
+def _make_split(folder, sources, realisations, rng, degrade):
     os.makedirs(os.path.join(folder, "input"))
     os.makedirs(os.path.join(folder, "groundtruth"))
     records = []
     for i, (name, corner, size) in enumerate(sources):
         clean = _clean_crop(name, corner, size)
         for r in range(realisations):
-            peak = float(np.exp(rng.uniform(*np.log(PEAK_RANGE))))
-            read_std = float(rng.uniform(*READ_STD_RANGE))
-            rho = float(rng.uniform(*RHO_RANGE))
-            noisy = _to_u8(add_camera_noise(clean / 255.0, rng, peak, read_std, rho))
+            degraded, params = degrade(clean / 255.0, rng)
+            degraded = _to_u8(degraded)
             stem = f"{i:02d}_{name}_{r}"
-            _write_png(os.path.join(folder, "input", stem + ".png"), noisy)
+            _write_png(os.path.join(folder, "input", stem + ".png"), degraded)
             _write_png(os.path.join(folder, "groundtruth", stem + ".png"), clean)
-            records.append({"file": stem + ".png", "source": f"skimage.data.{name}",
-                            "peak": round(peak, 3), "read_std": round(read_std, 5),
-                            "rho": round(rho, 4), "input_psnr": round(_psnr_u8(noisy, clean), 3)})
+            record = {"file": stem + ".png", "source": f"skimage.data.{name}"}
+            record.update({k: round(v, 5) if isinstance(v, float) else v
+                           for k, v in params.items()})
+            record["input_psnr"] = round(_psnr_u8(degraded, clean), 3)
+            records.append(record)
     return records
 
 
-def make_lite_data(out, seed=DEFAULT_SEED, overwrite=False):
-    """Generate the lite set under ``out`` (see the module doc); returns its summary dict.
+def make_lite_data(out, seed=DEFAULT_SEED, overwrite=False, task="denoise", scale=4):
+    """Generate the lite set of ``task`` under ``out`` (see the module doc); returns its summary.
+
+    ``scale``: the super-resolution factor (``task="sr"``).
 
     The set is built in a temporary folder beside ``out`` and renamed into
     place, so ``out`` is complete or absent, also when two processes race.
@@ -149,13 +224,14 @@ def make_lite_data(out, seed=DEFAULT_SEED, overwrite=False):
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".lite-")
     try:
+        degrade = _degradation(task, scale)
         rng = np.random.default_rng(seed)
-        summary = {
-            "seed": seed,
-            "noise": "heteroscedastic Poisson-Gaussian in linear light, channel-correlated",
-            "train": _make_split(os.path.join(tmp, "train"), TRAIN_SOURCES, TRAIN_REALISATIONS, rng),
-            "val": _make_split(os.path.join(tmp, "val"), VAL_SOURCES, 1, rng),
-        }
+        summary = {"task": task, "seed": seed, "degradation": DESCRIPTIONS[task]}
+        if task == "sr":
+            summary["scale"] = scale
+        summary["train"] = _make_split(os.path.join(tmp, "train"), TRAIN_SOURCES,
+                                       TRAIN_REALISATIONS, rng, degrade)
+        summary["val"] = _make_split(os.path.join(tmp, "val"), VAL_SOURCES, 1, rng, degrade)
         for split in ("train", "val"):
             psnrs = [r["input_psnr"] for r in summary[split]]
             summary[f"{split}_input_psnr_mean"] = round(float(np.mean(psnrs)), 3)
@@ -175,16 +251,41 @@ def make_lite_data(out, seed=DEFAULT_SEED, overwrite=False):
     return summary
 
 
-def ensure_lite_data(root, seed=DEFAULT_SEED, log=print):
-    """Generate the lite set under ``root`` unless both splits are already there."""
+def ensure_lite_data(root, seed=DEFAULT_SEED, log=print, task="denoise", scale=4):
+    """Generate the lite set of ``task`` under ``root`` unless both splits are already there.
+
+    An existing set made for another task or scale is a :class:`UserError`.
+    """
     if all(os.path.isdir(os.path.join(root, s, d)) for s in ("train", "val")
            for d in ("input", "groundtruth")):
+        _check_task(root, task, scale)
         return False
     if os.path.exists(root) and os.listdir(root):
         raise UserError(f"{root} exists but is not a complete lite set (expected train/ and val/ "
                         f"with input/ and groundtruth/); remove it to regenerate it")
     if os.path.isdir(root):
         os.rmdir(root)
-    log(f"generating the lite data set in {root} (seed {seed})")
-    make_lite_data(root, seed=seed)
+    what = {"denoise": "denoising", "sr": f"x{scale} super-resolution",
+            "lowlight": "low-light"}.get(task, task)
+    log(f"generating the lite {what} data set in {root} (seed {seed})")
+    make_lite_data(root, seed=seed, task=task, scale=scale)
     return True
+
+
+def _check_task(root, task, scale):
+    path = os.path.join(root, "lite.json")
+    if not os.path.isfile(path):
+        return  # a hand-made set in the lite layout
+    try:
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except (OSError, ValueError):
+        return
+    # Sets written before the task key existed are denoising sets.
+    made = (summary.get("task", "denoise"), summary.get("scale", scale) if task == "sr" else scale)
+    if made != (task, scale):
+        found = summary.get("task", "denoise") + (f" x{summary.get('scale')}"
+                                                   if summary.get("task") == "sr" else "")
+        wanted = task + (f" x{scale}" if task == "sr" else "")
+        raise UserError(f"{root} holds a lite {found} set, not {wanted}; point root elsewhere "
+                        f"or remove it")

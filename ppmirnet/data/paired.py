@@ -29,13 +29,20 @@ def find_pairs(root):
     ``a.jpg``). A file without its partner, a missing folder or an empty one
     is a :class:`UserError` naming it.
     """
-    folders = [os.path.join(root, "input"), os.path.join(root, "groundtruth")]
+    return find_pairs_in(os.path.join(root, "input"), os.path.join(root, "groundtruth"),
+                         hint=f"expected {root}/input and {root}/groundtruth holding "
+                              f"degraded/clean pairs with the same names; SIDD training "
+                              f"patches are made by tools/prepare_sidd.py, the other "
+                              f"datasets' by tools/prepare_data.py; see data/README.md")
+
+
+def find_pairs_in(input_folder, gt_folder, hint=None):
+    """:func:`find_pairs` of two folders given separately (a raw download's ``low/`` + ``high/``)."""
+    folders = [input_folder, gt_folder]
     for folder in folders:
         if not os.path.isdir(folder):
-            raise UserError(f"dataset folder not found: {folder} (expected {root}/input and "
-                            f"{root}/groundtruth holding noisy/clean pairs with the same names; "
-                            f"SIDD training patches are made by tools/prepare_sidd.py; "
-                            f"see data/README.md)")
+            raise UserError(f"dataset folder not found: {folder}"
+                            + (f" ({hint})" if hint else " (see data/README.md)"))
     noisy, clean = _stems(folders[0]), _stems(folders[1])
     for stem, name in noisy.items():
         if stem not in clean:
@@ -122,10 +129,12 @@ class LitePairs(PairedImageFolder):
     Args:
         root (str): the lite set's folder (``data/lite``).
         split (str): ``train`` or ``val``.
+        task (str): ``denoise``, ``sr`` or ``lowlight`` (see :mod:`ppmirnet.data.lite`).
+        scale (int): the super-resolution factor of ``task="sr"``.
         Other arguments as :class:`PairedImageFolder`.
     """
 
     def __init__(self, root, split, patch_size=None, augment=False, repeat=1, cache=False,
-                 log=print):
-        ensure_lite_data(root, seed=DEFAULT_SEED, log=log)
+                 log=print, task="denoise", scale=4):
+        ensure_lite_data(root, seed=DEFAULT_SEED, log=log, task=task, scale=scale)
         super().__init__(os.path.join(root, split), patch_size, augment, repeat, cache)

@@ -12,13 +12,10 @@ sRGB image pairs (``<scene>/<id>_NOISY_SRGB_<n>.PNG`` with its
 """
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 
-import cv2
 import numpy as np
 
 from ..errors import UserError
-from ..utils.io import atomic_path
 from .paired import to_chw
 
 SIDD_HINT = "get 'SIDD Validation Data' (sRGB) from the SIDD website; see data/README.md"
@@ -120,56 +117,15 @@ def find_sidd_medium_pairs(src):
     return pairs
 
 
-def _cut_patches(job):
-    i, noisy_path, clean_path, out, patch_size, num_patches, seed = job
-    noisy = cv2.imread(noisy_path, cv2.IMREAD_COLOR)
-    clean = cv2.imread(clean_path, cv2.IMREAD_COLOR)
-    for path, img in ((noisy_path, noisy), (clean_path, clean)):
-        if img is None:
-            raise UserError(f"cannot read {path} as an image")
-    if noisy.shape != clean.shape:
-        raise UserError(f"{noisy_path} and {clean_path} differ in size")
-    h, w = noisy.shape[:2]
-    if h < patch_size or w < patch_size:
-        raise UserError(f"{noisy_path} ({w}x{h}) is smaller than a {patch_size} patch")
-    # One generator per image: the patches do not depend on the number of workers.
-    rng = np.random.default_rng([seed & 0xFFFFFFFF, i])
-    for j in range(num_patches):
-        top = int(rng.integers(0, h - patch_size + 1))
-        left = int(rng.integers(0, w - patch_size + 1))
-        name = f"{i + 1:04d}_{j + 1:03d}.png"
-        for sub, img in (("input", noisy), ("groundtruth", clean)):
-            patch = img[top:top + patch_size, left:left + patch_size]
-            ok, buf = cv2.imencode(".png", patch)
-            if not ok:
-                raise UserError(f"cannot encode a patch of {noisy_path}")
-            with atomic_path(os.path.join(out, sub, name)) as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(buf.tobytes())
-    return i
-
-
 def prepare_sidd_patches(src, out, patch_size=256, num_patches=300, seed=0, workers=1,
                          progress=None):
     """Cut ``num_patches`` random ``patch_size`` patch pairs from each SIDD-Medium pair.
 
-    Writes ``out/input/NNNN_PPP.png`` and ``out/groundtruth/NNNN_PPP.png``
-    (image number, patch number, both 1-based); returns the number of pairs
-    written. Seeded: the same ``seed`` gives the same patches with any number
-    of ``workers``. ``progress`` is called with each finished image index.
+    :func:`ppmirnet.data.prepare.cut_patches` of :func:`find_sidd_medium_pairs`:
+    ``out/input/NNNN_PPP.png`` and ``out/groundtruth/NNNN_PPP.png``, seeded
+    whatever the number of ``workers``. Returns the number of pairs written.
     """
-    pairs = find_sidd_medium_pairs(src)
-    for sub in ("input", "groundtruth"):
-        os.makedirs(os.path.join(out, sub), exist_ok=True)
-    jobs = [(i, n, c, out, patch_size, num_patches, seed) for i, (n, c) in enumerate(pairs)]
-    if workers <= 1:
-        for job in jobs:
-            _cut_patches(job)
-            if progress:
-                progress(job[0])
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i in pool.map(_cut_patches, jobs):
-                if progress:
-                    progress(i)
-    return len(pairs) * num_patches
+    from .prepare import cut_patches
+
+    return cut_patches(find_sidd_medium_pairs(src), out, patch_size, num_patches, seed, workers,
+                       progress)

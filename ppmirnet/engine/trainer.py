@@ -340,19 +340,19 @@ class Trainer:
         return last_eval
 
     def compare_with_input(self, model_result=None):
-        """Log validation PSNR/SSIM of the model next to those of the noisy input."""
+        """Log validation PSNR/SSIM of the model next to those of its input (noisy, LR, dark)."""
         names = self.cfg["Metric"]["names"]
         if model_result is None:
             model_result = evaluate_model(self.model, self.eval_loader, names,
                                           amp_level=self.amp_level, protocol=self.cfg["Metric"])
         base = evaluate(None, self.eval_loader, names, progress=False, protocol=self.cfg["Metric"])
         self.log.info(f"[Eval] protocol: {describe_protocol(self.cfg['Metric'])}")
-        self.log.info(format_eval_line(base, "[Eval] noisy input:") + f" ({base['count']} images)")
+        self.log.info(format_eval_line(base, "[Eval] input:") + f" ({base['count']} images)")
         self.log.info(format_eval_line(model_result, "[Eval] model:      "))
         gains = []
         if "psnr" in names:
             gains.append(f"{model_result['psnr'] - base['psnr']:+.2f} dB PSNR")
         if "ssim" in names:
             gains.append(f"{model_result['ssim'] - base['ssim']:+.4f} SSIM")
-        self.log.info("[Eval] model vs noisy input: " + ", ".join(gains))
+        self.log.info("[Eval] model vs input: " + ", ".join(gains))
         return base, model_result
