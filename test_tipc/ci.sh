@@ -23,9 +23,11 @@ fi
 export GLOG_minloglevel=${GLOG_minloglevel:-2}
 
 TRAIN_CONFIG=test_tipc/configs/MIRNet/train_infer_python.txt
+SR_TRAIN_CONFIG=test_tipc/configs/MIRNet_SR/train_infer_python.txt
 SERVING_CONFIG=test_tipc/configs/MIRNet/serving_infer_python.txt
 ONNX_CONFIG=test_tipc/configs/MIRNet/paddle2onnx_infer_python.txt
 OUT=test_tipc/output/MIRNet
+SR_OUT=test_tipc/output/MIRNet_SR
 status=0
 summary=()
 
@@ -35,9 +37,13 @@ function run_chain(){
     shift 5
     local start=${SECONDS}
     echo "=============== TIPC ${name}: ${mode} ==============="
-    rm -rf "${OUT:?}/${mode}"
+    local out_dir label=""
+    out_dir=$(dirname "${log}")
+    rm -rf "${out_dir:?}"
+    # Chains of another model than MIRNet say whose they are in the summary.
+    [[ ${config} == */MIRNet/* ]] || label="$(basename "$(dirname "${config}")") "
     if ! bash test_tipc/prepare.sh "${config}" "${mode}"; then
-        summary+=("${mode}: prepare.sh failed -> FAIL")
+        summary+=("${label}${mode}: prepare.sh failed -> FAIL")
         status=1
         return
     fi
@@ -45,7 +51,7 @@ function run_chain(){
     local result
     result=$(python3 test_tipc/check_results.py --config "${config}" --mode "${mode}" --log "${log}" "$@")
     local ok=$?
-    summary+=("${result//$'\n'/; } ($((SECONDS - start)) s)")
+    summary+=("${label}${result//$'\n'/; } ($((SECONDS - start)) s)")
     if [[ ${ok} -ne 0 ]]; then
         status=1
         grep "^Run failed" "${log}" 2>/dev/null
@@ -56,6 +62,10 @@ if [[ ${WHAT} == lite || ${WHAT} == all ]]; then
     run_chain lite "${TRAIN_CONFIG}" lite_train_lite_infer test_tipc/test_train_inference_python.sh \
         "${OUT}/lite_train_lite_infer/results_python.log" \
         --train_log="${OUT}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null_train.log"
+    # The same chain on the super-resolution task (lite x4 set, RealSR protocol).
+    run_chain lite_sr "${SR_TRAIN_CONFIG}" lite_train_lite_infer test_tipc/test_train_inference_python.sh \
+        "${SR_OUT}/lite_train_lite_infer/results_python.log" \
+        --train_log="${SR_OUT}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null_train.log"
 fi
 if [[ ${WHAT} == serving || ${WHAT} == all ]]; then
     run_chain serving "${SERVING_CONFIG}" serving_infer test_tipc/test_serving_infer_python.sh \

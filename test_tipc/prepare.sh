@@ -4,7 +4,8 @@
 #   bash test_tipc/prepare.sh CONFIG MODE
 #
 #   config.yaml    the training config the chain runs, as a _base_ reference to
-#                  configs/mirnet_lite.yaml (lite modes) or configs/mirnet_sidd.yaml
+#                  configs/mirnet_lite.yaml (lite modes) or configs/mirnet_sidd.yaml;
+#                  for MIRNet_SR configs/mirnet_lite_sr.yaml or configs/mirnet_realsr_x4.yaml
 #   infer_images/  the images the inference steps denoise
 #   inference_model/ (serving_infer, paddle2onnx_infer) the lite model exported
 #                  in both program formats (.json and the legacy .pdmodel that
@@ -12,8 +13,9 @@
 #   deploy_images/ (serving_infer, paddle2onnx_infer) the images they restore
 #
 # Lite modes make their data locally (tools/make_lite_data.py: nothing is
-# downloaded). The whole modes read the real SIDD data from data/SIDD/ and
-# stop with a message saying what to put where when it is missing.
+# downloaded). The whole modes read the real data (data/SIDD/, or
+# data/RealSR/x4/ for MIRNet_SR) and stop with a message saying what to put
+# where when it is missing.
 # The project's Python is "python3" on PATH unless TIPC_PYTHON names another.
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -41,10 +43,28 @@ model_name=$(func_parser_value "$(sed -n 2p "${FILENAME}" | tr -d '\r')")
 PYTHON=${TIPC_PYTHON:-python3}
 STAGE="test_tipc/data/${model_name}"
 
-LITE_DATA=data/lite
+# MIRNet: denoising (lite set and SIDD); MIRNet_SR: RealSR x4 super-resolution
+# (lite x4 set and RealSR version 1), the same network on another task.
+case ${model_name} in
+    MIRNet_SR)
+        LITE_DATA=data/lite_sr_x4
+        LITE_DATA_ARGS="--task=sr --scale=4"
+        LITE_CONFIG=configs/mirnet_lite_sr.yaml
+        WHOLE_CONFIG=configs/mirnet_realsr_x4.yaml
+        ;;
+    *)
+        LITE_DATA=data/lite
+        LITE_DATA_ARGS=""
+        LITE_CONFIG=configs/mirnet_lite.yaml
+        WHOLE_CONFIG=configs/mirnet_sidd.yaml
+        ;;
+esac
 SIDD_TRAIN=data/SIDD/train
 SIDD_VAL=data/SIDD/val
 SIDD_WEIGHTS=pretrained/mirnet_sidd.pdparams
+REALSR_TRAIN=data/RealSR/x4/train
+REALSR_TEST=data/RealSR/x4/test
+REALSR_WEIGHTS=pretrained/mirnet_realsr_x4.pdparams
 # Images per folder the lite inference and serving steps use: a few keep the
 # chain quick on CPU.
 LITE_INFER_IMAGES=2
@@ -68,7 +88,8 @@ function make_lite_data(){
         return
     fi
     echo "lite data: generating ${LITE_DATA}"
-    ${PYTHON} tools/make_lite_data.py --out=${LITE_DATA} || die "tools/make_lite_data.py failed"
+    ${PYTHON} tools/make_lite_data.py --out=${LITE_DATA} ${LITE_DATA_ARGS} \
+        || die "tools/make_lite_data.py failed"
 }
 
 # The staged config only points at the real one (_base_ is read relative to
@@ -119,6 +140,46 @@ function check_sidd_weights(){
     fi
 }
 
+function check_realsr_test(){
+    if [[ -z "$(ls -A ${REALSR_TEST}/input 2>/dev/null)" || -z "$(ls -A ${REALSR_TEST}/groundtruth 2>/dev/null)" ]]; then
+        die "the RealSR x4 test pairs are missing. Download RealSR version 1 and run" \
+            "'python tools/prepare_data.py --dataset realsr --scale 4 --split Test --src RealSR_V1" \
+            "--out ${REALSR_TEST} --whole' (${REALSR_TEST}/input/ and ${REALSR_TEST}/groundtruth/)"
+    fi
+}
+
+function check_realsr_train(){
+    if [[ -z "$(ls -A ${REALSR_TRAIN}/input 2>/dev/null)" ]]; then
+        die "the RealSR x4 training patches are missing: run 'python tools/prepare_data.py" \
+            "--dataset realsr --scale 4 --src RealSR_V1 --out ${REALSR_TRAIN}'"
+    fi
+}
+
+function check_realsr_weights(){
+    if [[ ! -f ${REALSR_WEIGHTS} ]]; then
+        die "the trained MIRNet x4 weights are missing: convert the official checkpoint with" \
+            "'python tools/convert_weights.py --src model_SR_x4.pth --dst ${REALSR_WEIGHTS}'"
+    fi
+}
+
+# The data each whole mode needs, per task.
+function check_whole_eval(){
+    if [[ ${model_name} == MIRNet_SR ]]; then check_realsr_test; else check_sidd_val; fi
+}
+function check_whole_train(){
+    if [[ ${model_name} == MIRNet_SR ]]; then check_realsr_train; else check_sidd_train; fi
+}
+function check_whole_weights(){
+    if [[ ${model_name} == MIRNet_SR ]]; then check_realsr_weights; else check_sidd_weights; fi
+}
+function stage_whole_infer_images(){
+    if [[ ${model_name} == MIRNet_SR ]]; then
+        stage_images ${REALSR_TEST}/input "${STAGE}/infer_images" 1000
+    else
+        stage_sidd_infer_images
+    fi
+}
+
 # One noisy block per SIDD validation image (40 PNGs) for the whole inference.
 function stage_sidd_infer_images(){
     local dst="${STAGE}/infer_images"
@@ -164,26 +225,26 @@ require_python
 case ${MODE} in
     lite_train_lite_infer)
         make_lite_data
-        stage_config configs/mirnet_lite.yaml
+        stage_config ${LITE_CONFIG}
         stage_images ${LITE_DATA}/val/input "${STAGE}/infer_images" ${LITE_INFER_IMAGES}
         ;;
     lite_train_whole_infer)
-        check_sidd_val
+        check_whole_eval
         make_lite_data
-        stage_config configs/mirnet_lite.yaml
-        stage_sidd_infer_images
+        stage_config ${LITE_CONFIG}
+        stage_whole_infer_images
         ;;
     whole_infer)
-        check_sidd_val
-        check_sidd_weights
-        stage_config configs/mirnet_sidd.yaml
-        stage_sidd_infer_images
+        check_whole_eval
+        check_whole_weights
+        stage_config ${WHOLE_CONFIG}
+        stage_whole_infer_images
         ;;
     whole_train_whole_infer)
-        check_sidd_train
-        check_sidd_val
-        stage_config configs/mirnet_sidd.yaml
-        stage_sidd_infer_images
+        check_whole_train
+        check_whole_eval
+        stage_config ${WHOLE_CONFIG}
+        stage_whole_infer_images
         ;;
     serving_infer)
         make_lite_data

@@ -12,6 +12,7 @@ TIPC = os.path.join(ROOT, "test_tipc")
 TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "train_infer_python.txt")
 SERVING_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "serving_infer_python.txt")
 ONNX_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "paddle2onnx_infer_python.txt")
+SR_TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNet_SR", "train_infer_python.txt")
 
 sys.path.insert(0, TIPC)
 import check_results  # noqa: E402
@@ -298,6 +299,44 @@ def test_prepare_whole_modes_say_what_to_put_where(tmp_path):
     assert "data/SIDD/val/" in messages["lite_train_whole_infer"]
     assert not (tree / "test_tipc" / "data").exists()
 
+
+
+def test_sr_chain_is_the_denoising_chain_on_its_own_model_folders():
+    sr, dn = config_lines(SR_TRAIN_CONFIG), config_lines(TRAIN_CONFIG)
+    assert len(sr) == len(dn) and sr[1] == "model_name:MIRNet_SR"
+    for a, b in zip(sr, dn):
+        assert a.replace("MIRNet_SR", "MIRNet").replace("mirnet_realsr_x4", "mirnet_sidd") == b
+
+
+def test_prepare_sr_modes_stage_the_sr_configs_and_name_realsr(tmp_path):
+    tree = tmp_path / "repo"
+    (tree / "test_tipc").mkdir(parents=True)
+    for name in ("prepare.sh", "common_func.sh"):
+        (tree / "test_tipc" / name).write_text(open(os.path.join(TIPC, name)).read())
+    env = dict(os.environ, TIPC_PYTHON=sys.executable, PYTHONPATH=ROOT)
+    messages = {}
+    for mode in ("whole_infer", "whole_train_whole_infer", "lite_train_whole_infer"):
+        done = subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), SR_TRAIN_CONFIG, mode],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 1, (mode, done.stdout, done.stderr)
+        messages[mode] = done.stderr
+    assert "data/RealSR/x4/test" in messages["whole_infer"]
+    assert "--dataset realsr --scale 4 --split Test" in messages["whole_infer"]
+    assert "data/RealSR/x4/train" in messages["whole_train_whole_infer"]
+    assert "data/RealSR/x4/test" in messages["lite_train_whole_infer"]
+    # The lite mode makes the x4 lite set and stages the lite SR config.
+    (tree / "tools").mkdir()
+    for name in ("make_lite_data.py", "_bootstrap.py"):
+        (tree / "tools" / name).write_text(open(os.path.join(ROOT, "tools", name)).read())
+    done = subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), SR_TRAIN_CONFIG,
+                           "lite_train_lite_infer"], capture_output=True, text=True, timeout=300,
+                          env=env, cwd=str(tree))
+    assert "training config not found: configs/mirnet_lite_sr.yaml" in done.stderr
+    with open(tree / "data" / "lite_sr_x4" / "lite.json") as f:
+        import json
+
+        summary = json.load(f)
+    assert summary["task"] == "sr" and summary["scale"] == 4
 
 
 def test_chain_refuses_a_mode_prepare_did_not_stage(tmp_path):
