@@ -21,7 +21,7 @@ from skimage import data
 from ppmirnet.cli import run_tool
 from ppmirnet.config import load_config
 from ppmirnet.engine import checkpoint as ckpt
-from ppmirnet.engine.predictor import DygraphRunner
+from ppmirnet.engine.dygraph import DygraphRunner
 from ppmirnet.modeling import MIRNet
 
 from helpers import ROOT

@@ -24,8 +24,7 @@ import sys
 
 import _bootstrap  # noqa: F401  (repository root on sys.path)
 
-from ppmirnet.cli import run_tool, str2bool
-from ppmirnet.engine.cli_args import make_parser
+from ppmirnet.cli import make_parser, run_tool, str2bool
 
 
 def main(argv=None):
