@@ -398,18 +398,22 @@ def default_plan(quick):
 
 
 def format_table(rows):
-    """Markdown table of derived results."""
-    lines = ["| input | runtime | threads | s/image | s/MP | GFLOP/s | sgemm GFLOP/s | efficiency "
-             "| peak RSS (MB) | load avg |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """Markdown table of derived results; "vs best": against the best row of the same input and threads."""
+    lines = ["| input | runtime | threads | s/image | vs best | s/MP | GFLOP/s | sgemm GFLOP/s | efficiency "
+             "| peak RSS (MB) | vs best | load avg |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        peers = [q for q in rows if q["name"] == r["name"] and q["threads"] == r["threads"]]
+        fastest = min(q["seconds"] for q in peers)
+        leanest = min(q["peak_rss_mb"] for q in peers)
         eff = "n/a" if r["efficiency"] is None else f"{r['efficiency']:.2f}"
         rate = r.get("job_sgemm_gflops")
         rate = "n/a" if rate is None else f"{rate:.0f}"
         name = r["name"] + (f" (est. from {r['timed_tiles']}/{r['total_tiles']} tiles)" if r.get("estimated") else "")
         lines.append(
             f"| {name} | {PATH_LABELS[r['path']]} | {r['threads']} | {r['seconds']:.2f} | "
-            f"{r['s_per_mp']:.1f} | {r['gflops']:.1f} | {rate} | {eff} | {r['peak_rss_mb']:.0f} | "
+            f"{r['seconds'] / fastest:.2f}x | {r['s_per_mp']:.1f} | {r['gflops']:.1f} | {rate} | {eff} | "
+            f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] / leanest:.2f}x | "
             f"{r['load_before']:.2f}->{r['load_after']:.2f} |")
     return "\n".join(lines)
 

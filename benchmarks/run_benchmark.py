@@ -2,6 +2,8 @@
 
     python benchmarks/run_benchmark.py            # full run, default model (about an hour on 2 cores)
     python benchmarks/run_benchmark.py --quick    # tiny model, seconds (run by the test suite)
+    python benchmarks/run_benchmark.py --sections training --train_cases small,default \
+        --train_reference "PyTorch=python /path/to/official_step.py" [--device gpu]
 
 Prints one line per measurement and a markdown table; writes both, with
 every raw number, to --output (JSON) and the same name with ``.md``.
@@ -76,7 +78,20 @@ def main(argv=None):
     p.add_argument("--profile_size", type=int, default=256)
     p.add_argument("--work_dir", default=None, help="keep the exported benchmark model here between runs")
     p.add_argument("--output", default=None, help="JSON results (default benchmarks/results/<full|quick>.json)")
+    p.add_argument("--sections", default="inference", help="comma list of inference,training")
+    p.add_argument("--train_cases", default=None, help="comma list of small,default (quick: quick)")
+    p.add_argument("--train_reference", action="append", default=[], metavar="NAME=COMMAND",
+                   help="a reference training step to compare with (repeatable); the protocol is in "
+                        "benchmarks/training.py")
+    p.add_argument("--train_iters", type=int, default=4, help="iterations per run (the first is discarded)")
+    p.add_argument("--train_repeats", type=int, default=2, help="runs per peer, alternating peers")
+    p.add_argument("--train_threads", type=int, default=2, help="CPU threads of every training peer")
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"], help="device of the training section")
     args = p.parse_args(argv)
+    sections = _csv(args.sections) or []
+    for name in sections:
+        if name not in ("inference", "training"):
+            raise UserError(f"unknown section {name!r} in --sections; valid: inference, training")
     os.environ.setdefault("GLOG_minloglevel", "2")
     warnings.filterwarnings("ignore", message="No ccache found")
     from harness import PATHS, run_benchmark
@@ -92,17 +107,36 @@ def main(argv=None):
         raise UserError(f"--threads must be a comma list of integers, got {args.threads!r}") from None
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                          "quick.json" if args.quick else "full.json")
+    if "training" in sections:
+        from training import parse_reference
+
+        try:
+            references = [parse_reference(r) for r in args.train_reference]
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    if args.profile_only or "inference" not in sections:
+        result = {"quick": args.quick}
     if args.profile_only:
         if not args.work_dir or not os.path.isfile(os.path.join(args.work_dir, "model.onnx")):
             raise UserError("--profile_only needs --work_dir of an earlier run (with model.onnx)")
-        result = {"quick": args.quick}
-    else:
+    elif "inference" in sections:
         try:
             result = run_benchmark(args.quick, args.work_dir, paths, threads, _csv(args.cases), args.repeats,
                                    args.full_12mp, log=lambda line: print(line, flush=True))
         except ValueError as err:
             raise UserError(str(err)) from err
         print(result["table"])
+    if "training" in sections:
+        from training import run_training_benchmark
+
+        cases = _csv(args.train_cases) or (["quick"] if args.quick else ["small", "default"])
+        try:
+            result["training"] = run_training_benchmark(
+                cases, references, repeats=args.train_repeats, iters=args.train_iters,
+                threads=args.train_threads, device=args.device, log=lambda line: print(line, flush=True))
+        except (ValueError, RuntimeError) as err:
+            raise UserError(str(err)) from err
+        print(result["training"]["table"])
     if args.profile or args.profile_only:
         result["profile"] = _profile(args, threads)
     with atomic_path(output) as tmp:
@@ -113,6 +147,8 @@ def main(argv=None):
         with open(tmp, "w") as f:
             if "table" in result:
                 f.write(f"Machine: {result['machine']}\n\n{result['table']}\n")
+            if "training" in result:
+                f.write(f"\nTraining iterations:\n\n{result['training']['table']}\n")
             for line in result.get("profile", {}).get("lines", []):
                 f.write(line + "\n")
     print(f"wrote {output} and {md}")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import sys
 
 import numpy as np
@@ -72,9 +73,52 @@ def test_quick_benchmark_runs_every_path(tmp_path):
             assert r["estimated"] and r["timed_tiles"] == 3 and r["total_tiles"] == 6
     md = (tmp_path / "quick.md").read_text()
     assert md.startswith("Machine: ") and md.count("\n| ") == 2 + len(rows) - 1
+    # Every input's fastest and leanest runtime reads 1.00x; the others their ratio to them.
+    for key in ("64", "tiled"):
+        case = [r for r in rows if r["key"] == key]
+        best = min(r["seconds"] for r in case)
+        for r in case:
+            assert f"| {r['seconds']:.2f} | {r['seconds'] / best:.2f}x |" in md
 
 
 def test_benchmark_rejects_unknown_path(tmp_path):
     proc = run_cli("benchmarks/run_benchmark.py", "--quick", "--paths=tensorflow", f"--output={tmp_path / 'x.json'}")
     assert proc.returncode == 1
     assert "error: unknown path 'tensorflow' in --paths" in proc.stderr
+
+
+STEP = os.path.join(ROOT, "benchmarks", "train_step.py")
+
+
+def test_training_section_times_every_peer_with_ratios(tmp_path):
+    out = tmp_path / "train.json"
+    # A second copy of ppmirnet's own step stands in for a reference step.
+    proc = run_cli("benchmarks/run_benchmark.py", "--quick", "--sections=training", "--train_iters=3",
+                   f"--train_reference=copy={sys.executable} {STEP}", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["training"]["rows"]
+    assert [r["peer"] for r in rows] == ["ppmirnet", "copy"]
+    for r in rows:
+        assert r["case"] == "quick" and (r["n_feat"], r["batch"], r["patch"]) == (8, 2, 32)
+        assert len(r["runs"]) == 2 and all(len(run) == 3 for run in r["runs"])
+        # A run's time is the median of its iterations after the first; the best run is kept.
+        assert r["seconds"] == pytest.approx(min(statistics.median(run[1:]) for run in r["runs"]), rel=1e-6)
+        assert 100 < r["peak_rss_mb"] < 4000
+    fastest = min(r["seconds"] for r in rows)
+    assert [r["ratio_to_best"] for r in rows] == pytest.approx([r["seconds"] / fastest for r in rows])
+    assert min(r["rss_ratio_to_best"] for r in rows) == 1.0
+    md = (tmp_path / "train.md").read_text()
+    assert "Training iterations:" in md and md.count("| quick (cpu, 2 thr) |") == 2
+
+
+def test_training_reference_must_follow_the_protocol(tmp_path):
+    proc = run_cli("benchmarks/run_benchmark.py", "--sections=training", "--train_reference=nocommand",
+                   f"--output={tmp_path / 'x.json'}")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: --train_reference must be NAME=COMMAND, got 'nocommand'"
+    silent = f"{sys.executable} -c pass"
+    proc = run_cli("benchmarks/run_benchmark.py", "--quick", "--sections=training", "--train_repeats=1",
+                   "--train_iters=2", f"--train_reference=silent={silent}", f"--output={tmp_path / 'x.json'}")
+    assert proc.returncode == 1
+    assert "printed 0 iteration_seconds lines, expected 2" in proc.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -38,6 +38,27 @@ def build_optimizer(cfg, parameters, lr):
                parameters=parameters, grad_clip=grad_clip)
 
 
+def optimize_step(model, loss_fn, optimizer, noisy, clean, amp_level=None, scaler=None):
+    """One optimisation step: forward, loss, backward, update, gradients cleared.
+
+    Returns the loss tensor. ``amp_level`` ("O1"/"O2") runs the forward under
+    auto-cast with the loss scaled by ``scaler``.
+    """
+    if amp_level:
+        with paddle.amp.auto_cast(level=amp_level):
+            out = model(noisy)
+        loss = loss_fn(out.astype("float32"), clean)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss = loss_fn(model(noisy), clean)
+        loss.backward()
+        optimizer.step()
+    optimizer.clear_grad()
+    return loss
+
+
 class _Meter:
     """Running sums between two log lines."""
 
@@ -197,19 +218,8 @@ class Trainer:
             perm, lam = paddle.to_tensor(perm), paddle.to_tensor(lam)
             noisy = lam * noisy + (1 - lam) * paddle.index_select(noisy, perm)
             clean = lam * clean + (1 - lam) * paddle.index_select(clean, perm)
-        if self.amp_level:
-            with paddle.amp.auto_cast(level=self.amp_level):
-                out = self.train_model(noisy)
-            loss = self.loss_fn(out.astype("float32"), clean)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            out = self.train_model(noisy)
-            loss = self.loss_fn(out, clean)
-            loss.backward()
-            self.optimizer.step()
-        self.optimizer.clear_grad()
+        loss = optimize_step(self.train_model, self.loss_fn, self.optimizer, noisy, clean,
+                             self.amp_level, self.scaler)
         self.scheduler.step()
         return float(loss)
 
