@@ -21,6 +21,7 @@ without Paddle; the ``Arch`` schema imports the networks only when read.
 import copy
 import inspect
 import os
+import re
 import typing
 
 import yaml
@@ -44,16 +45,20 @@ class Field:
         choices (tuple): the allowed values, if restricted.
         minimum (number): the smallest allowed value of a number.
         item (type): for ``list`` fields, the type of every item.
+        pattern (str): for strings, a regular expression the whole value must match;
+            ``hint`` says what it means in the error message.
     """
 
     def __init__(self, types, default=_REQUIRED, nullable=False, choices=None, minimum=None,
-                 item=None):
+                 item=None, pattern=None, hint=None):
         self.types = types if isinstance(types, tuple) else (types,)
         self.default = default
         self.nullable = nullable
         self.choices = choices
         self.minimum = minimum
         self.item = item
+        self.pattern = pattern
+        self.hint = hint
 
     def check(self, value, key, where):
         """Return ``value`` converted to the field's type, or raise ConfigError."""
@@ -65,6 +70,8 @@ class Field:
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join("null" if c is None else str(c) for c in self.choices)
             raise ConfigError(f"{where}: {key} is {value!r}, expected one of: {allowed}")
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            raise ConfigError(f"{where}: {key} is {value!r}, expected {self.hint}")
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(f"{where}: {key} is {value!r}, must be >= {self.minimum}")
         return value
@@ -210,7 +217,7 @@ _LOADER = {
 
 SCHEMA = {
     "Global": {
-        "device": Field(str, "cpu", choices=("cpu", "gpu")),
+        "device": Field(str, "cpu", pattern=r"cpu|gpu(:\d+)?", hint="cpu, gpu or gpu:N"),
         "seed": Field(int, 42),
         "epochs": Field(int, minimum=1),
         "output_dir": Field(str),
@@ -226,6 +233,9 @@ SCHEMA = {
         "eval_interval_iters": Field(int, None, nullable=True, minimum=1),
         "save_interval_iters": Field(int, None, nullable=True, minimum=1),
         "max_iters": Field(int, None, nullable=True, minimum=1),
+        # Stop after this many consecutive iterations with a non-finite loss
+        # (each is skipped, as AMP's loss scaler skips overflowing steps).
+        "max_nonfinite_steps": Field(int, 20, minimum=1),
         "final_eval_vs_input": Field(bool, False),
         "use_visualdl": Field(bool, False),
         "save_val_images": Field(int, 0, minimum=0),

@@ -113,7 +113,8 @@ def test_func_parser_params_picks_the_mode_value():
     lines = config_lines(TRAIN_CONFIG)
     script = 'for m in lite_train_lite_infer whole_train_whole_infer whole_infer; do echo "[$(func_parser_params "$1" $m)]"; done'
     assert bash(script, lines[6]).splitlines() == ["[1]", "[60]", "[]"]
-    assert bash(script, lines[8]).splitlines() == ["[2]", "[16]", "[]"]
+    # Per card: 8 x 2 cards = the paper's batch of 16 on the 2-card line.
+    assert bash(script, lines[8]).splitlines() == ["[2]", "[8]", "[]"]
 
 
 def test_func_set_params_leaves_out_null():

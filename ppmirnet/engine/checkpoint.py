@@ -202,6 +202,33 @@ def parameter_names(model):
     return {k: p.name for k, p in model.named_parameters()}
 
 
+def match_precision(model, model_state, opt_state, master_weights):
+    """Fit a checkpoint saved under any AMP level to a run with or without master weights.
+
+    Under AMP O2 the optimizer keeps float32 master copies of the float16
+    weights (``opt_state["master_weights"]``, keyed by parameter name, as
+    :func:`rename_optimizer_state` leaves it) and ``.pdparams`` holds the
+    float16 weights cast to float32. The master copies are the exact
+    weights: a run without them (float32, O1) takes them as its weights; a
+    run with them (O2) resuming a float32 checkpoint gets its weights as
+    master copies, so nothing is lost to the float16 cast. Returns new dicts.
+    """
+    masters = opt_state.get("master_weights") or {}
+    names = parameter_names(model)
+    model_state, opt_state = dict(model_state), dict(opt_state)
+    if masters and not master_weights:
+        # Every key of a shared tensor (aliases included), not only the first.
+        for key, tensor in model.state_dict().items():
+            name = getattr(tensor, "name", None)
+            if name in masters:
+                model_state[key] = masters[name]
+        del opt_state["master_weights"]
+    elif master_weights and not masters:
+        opt_state["master_weights"] = {
+            name: paddle.to_tensor(model_state[key]).astype("float32") for key, name in names.items()}
+    return model_state, opt_state
+
+
 def rename_optimizer_state(opt_state, saved_names, model):
     """Re-key an optimizer state saved with ``saved_names`` for the parameters of ``model``."""
     current = parameter_names(model)

@@ -19,17 +19,40 @@ def rank():
     return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
 
 
+def resolve_device(device, environ=None):
+    """The Paddle device for ``Global.device`` (``cpu``, ``gpu`` or ``gpu:N``).
+
+    Under ``paddle.distributed.launch`` each process gets its card from the
+    launcher (``FLAGS_selected_gpus``, an index among the visible cards),
+    which replaces any ``N`` of the config: one config serves every rank.
+    """
+    environ = os.environ if environ is None else environ
+    if device == "cpu":
+        return "cpu"
+    selected = environ.get("FLAGS_selected_gpus")
+    if "PADDLE_TRAINER_ID" in environ and selected:
+        return f"gpu:{int(selected.split(',')[0])}"
+    return device
+
+
 def set_device(device):
-    """Select ``cpu`` or ``gpu``; a GPU request without CUDA is a :class:`UserError`."""
-    if device == "gpu":
-        if not paddle.is_compiled_with_cuda() or paddle.device.cuda.device_count() == 0:
-            raise UserError("Global.device is gpu but this PaddlePaddle has no usable GPU; "
-                            "install paddlepaddle-gpu or pass -o Global.device=cpu")
-        # Under paddle.distributed.launch, "gpu" means this process's card
-        # (FLAGS_selected_gpus).
-        paddle.set_device("gpu")
-    else:
-        paddle.set_device("cpu")
+    """Select ``cpu``, ``gpu`` or ``gpu:N`` (see :func:`resolve_device`); returns it.
+
+    A GPU request without a usable GPU is a :class:`UserError`.
+    """
+    device = resolve_device(device)
+    if device != "cpu":
+        count = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
+        if count == 0:
+            raise UserError(f"Global.device is {device} but this PaddlePaddle has no usable GPU; "
+                            "install paddlepaddle-gpu (README, Environment) or pass "
+                            "-o Global.device=cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            raise UserError(f"Global.device is {device} but only {count} GPU(s) are visible "
+                            f"(gpu:0 to gpu:{count - 1})")
+    paddle.set_device(device)
+    return device
 
 
 def init_distributed():
@@ -66,3 +89,17 @@ def all_reduce_sum(values):
     t = paddle.to_tensor(np.asarray(values, dtype=np.float64))
     dist.all_reduce(t)
     return [float(v) for v in t.numpy()]
+
+
+def any_rank(flag):
+    """A 0-d bool tensor that is true on every process where ``flag`` is true on one.
+
+    A collective on the device, no host sync; identity when alone.
+    """
+    if world_size() <= 1:
+        return flag
+    import paddle.distributed as dist
+
+    value = flag.astype("float32")
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return value > 0

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import paddle
 
+from .. import compat
 from ..config import amp_level, save_config
 from ..data.builder import build_eval_loader, build_train_loader
 from ..data.transforms import mixup_params
@@ -38,25 +39,37 @@ def build_optimizer(cfg, parameters, lr):
                parameters=parameters, grad_clip=grad_clip)
 
 
-def optimize_step(model, loss_fn, optimizer, noisy, clean, amp_level=None, scaler=None):
+def optimize_step(model, loss_fn, optimizer, noisy, clean, amp_level=None, scaler=None,
+                  any_rank=None, return_skipped=False):
     """One optimisation step: forward, loss, backward, update, gradients cleared.
 
-    Returns the loss tensor. ``amp_level`` ("O1"/"O2") runs the forward under
-    auto-cast with the loss scaled by ``scaler``.
+    Returns the loss tensor (and, with ``return_skipped``, the bool tensor
+    saying the update was skipped). ``amp_level`` ("O1"/"O2") runs the
+    forward under auto-cast with the loss scaled by ``scaler``. A step whose
+    loss is not finite is skipped: the flag (made common to every process by
+    ``any_rank``, a collective, not a host sync) is handed to the optimizer
+    the way ``paddle.amp.GradScaler`` hands its own; under AMP on a GPU the
+    scaler's flag (non-finite gradients) replaces it.
     """
     if amp_level:
         with paddle.amp.auto_cast(level=amp_level):
             out = model(noisy)
         loss = loss_fn(out.astype("float32"), clean)
+    else:
+        loss = loss_fn(model(noisy), clean)
+    skipped = paddle.logical_not(paddle.isfinite(loss))
+    if any_rank is not None:
+        skipped = any_rank(skipped)
+    compat.skip_step_if(optimizer, skipped)
+    if amp_level:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
     else:
-        loss = loss_fn(model(noisy), clean)
         loss.backward()
         optimizer.step()
     optimizer.clear_grad()
-    return loss
+    return (loss, skipped) if return_skipped else loss
 
 
 class _Meter:
@@ -66,14 +79,18 @@ class _Meter:
         self.reset()
 
     def reset(self):
-        self.loss = 0.0
+        # Loss sum and count of the finite steps, kept on the device: reading
+        # them (a host sync) happens once per log line, not every step.
+        self.loss = paddle.zeros([], "float32")
+        self.finite = paddle.zeros([], "float32")
         self.batch_cost = 0.0
         self.reader_cost = 0.0
         self.samples = 0
         self.steps = 0
 
-    def update(self, loss, batch_cost, reader_cost, samples):
-        self.loss += loss
+    def update(self, loss, skipped, batch_cost, reader_cost, samples):
+        self.loss += paddle.where(skipped, paddle.zeros_like(loss), loss)
+        self.finite += 1.0 - skipped.astype("float32")
         self.batch_cost += batch_cost
         self.reader_cost += reader_cost
         self.samples += samples
@@ -94,13 +111,13 @@ class Trainer:
         self.output_dir = g["output_dir"]
         if g["use_visualdl"]:
             require_visualdl()  # before anything is written
-        env.set_device(g["device"])
+        self.device = env.set_device(g["device"])
         self.rank, self.world = env.init_distributed()
         # Console only until the data is found: a run that cannot start leaves no files.
         self.log = setup_logger(None, self.rank)
         env.seed_everything(g["seed"])
         self.amp_level = amp_level(cfg)
-        if self.amp_level and g["device"] == "cpu":
+        if self.amp_level and self.device == "cpu":
             self.log.warning("Global.auto_cast has no effect on CPU: training runs in float32")
 
         # The data first: a missing dataset is reported before a large model is built.
@@ -131,21 +148,26 @@ class Trainer:
         self.optimizer = build_optimizer(cfg["Optimizer"], self.model.parameters(), self.scheduler)
         self.scaler = None
         if self.amp_level:
+            # GPU only: on CPU Paddle disables the scaler (and auto_cast, decorate).
             self.scaler = paddle.amp.GradScaler(
                 init_loss_scaling=g["scale_loss"],
                 use_dynamic_loss_scaling=g["use_dynamic_loss_scaling"])
-            if self.amp_level == "O2":
-                # Half-precision weights with float32 master copies; state
-                # dicts are saved in float32 so checkpoints load anywhere.
-                self.model, self.optimizer = paddle.amp.decorate(
-                    models=self.model, optimizers=self.optimizer, level="O2",
-                    save_dtype="float32")
 
         self.epoch = 1          # epoch in progress (1-based)
         self.epoch_iter = 0     # batches of it already done
         self.global_step = 0    # iterations done in total
         self.best = {"metric": cfg["Metric"]["best"], "value": -math.inf, "epoch": 0, "step": 0}
+        # Consecutive non-finite steps so far, on the device (see _train_step).
+        self.nonfinite_run = paddle.zeros([], "float32")
+        self.nonfinite_max = paddle.zeros([], "float32")
+        # The float32 checkpoint is loaded into the float32 model, then O2 casts it.
         self._resume(g["resume"])
+        if self.amp_level == "O2":
+            # Half-precision weights with float32 master copies; state dicts
+            # are saved in float32 so checkpoints load under any level.
+            self.model, self.optimizer = paddle.amp.decorate(
+                models=self.model, optimizers=self.optimizer, level="O2",
+                save_dtype="float32")
 
         self.train_model = self.model
         if self.world > 1:
@@ -161,7 +183,8 @@ class Trainer:
             "iters_per_epoch": self.iters_per_epoch,
             "best": dict(self.best),
             "lr_scheduler": self.scheduler.state_dict(),
-            "rng": paddle.get_rng_state(),
+            "rng": compat.get_rng_state(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "arch": dict(self.model.arch),
             "parameter_names": ckpt.parameter_names(self.model),
         }
@@ -185,13 +208,20 @@ class Trainer:
             return
         model_state, opt_state, states = ckpt.load_checkpoint(prefix)
         ckpt.check_state_dict(self.model, model_state, prefix + ".pdparams")
-        self.model.set_state_dict(model_state)
         if "parameter_names" in states:
             opt_state = ckpt.rename_optimizer_state(opt_state, states["parameter_names"], self.model)
+        model_state, opt_state = ckpt.match_precision(self.model, model_state, opt_state,
+                                                      master_weights=self.amp_level == "O2")
+        self.model.set_state_dict(model_state)
         self.optimizer.set_state_dict(opt_state)
         self.scheduler.set_state_dict(states["lr_scheduler"])
+        if states.get("scaler") and self.scaler is not None and self.scaler.is_enable():
+            self.scaler.load_state_dict(states["scaler"])  # GPU only
         if states.get("rng") is not None:
-            paddle.set_rng_state(states["rng"])
+            why = compat.set_rng_state(states["rng"])
+            if why:
+                self.log.warning(f"{prefix}: random state not restored ({why}); the run "
+                                 f"continues with the current one")
         self.best = dict(states["best"])
         self.global_step = int(states["global_step"])
         self.epoch = int(states["epoch"])
@@ -209,19 +239,66 @@ class Trainer:
 
     # -- steps -----------------------------------------------------------------------
 
+    def _mix(self, noisy, clean):
+        """The batch MixUp of the official training, from ``mixup.start_epoch`` on.
+
+        Seeded by position (seed, epoch, iteration, rank), so a resumed run
+        mixes exactly as an uninterrupted one.
+        """
+        if self.mixup["start_epoch"] is None or self.epoch < self.mixup["start_epoch"]:
+            return noisy, clean
+        rng = np.random.default_rng([self.cfg["Global"]["seed"] & 0xFFFFFFFF, self.epoch,
+                                     self.epoch_iter, self.rank])
+        perm, lam = mixup_params(noisy.shape[0], rng, self.mixup["alpha"])
+        perm, lam = paddle.to_tensor(perm), paddle.to_tensor(lam)
+        noisy = lam * noisy + (1 - lam) * paddle.index_select(noisy, perm)
+        clean = lam * clean + (1 - lam) * paddle.index_select(clean, perm)
+        return noisy, clean
+
     def _train_step(self, noisy, clean):
-        if self.mixup["start_epoch"] is not None and self.epoch >= self.mixup["start_epoch"]:
-            # Seeded by position, so a resumed run mixes exactly the same way.
-            rng = np.random.default_rng([self.cfg["Global"]["seed"] & 0xFFFFFFFF, self.epoch,
-                                         self.epoch_iter, self.rank])
-            perm, lam = mixup_params(noisy.shape[0], rng, self.mixup["alpha"])
-            perm, lam = paddle.to_tensor(perm), paddle.to_tensor(lam)
-            noisy = lam * noisy + (1 - lam) * paddle.index_select(noisy, perm)
-            clean = lam * clean + (1 - lam) * paddle.index_select(clean, perm)
-        loss = optimize_step(self.train_model, self.loss_fn, self.optimizer, noisy, clean,
-                             self.amp_level, self.scaler)
+        """One optimisation step; returns ``(loss, skipped)``, both still on the device.
+
+        A step whose loss is not finite on any card is skipped on every card
+        (see :func:`optimize_step`).
+        """
+        noisy, clean = self._mix(noisy, clean)
+        loss, skipped = optimize_step(self.train_model, self.loss_fn, self.optimizer, noisy, clean,
+                                      self.amp_level, self.scaler, any_rank=env.any_rank,
+                                      return_skipped=True)
         self.scheduler.step()
-        return float(loss)
+        self.nonfinite_run = paddle.where(skipped, self.nonfinite_run + 1,
+                                          paddle.zeros_like(self.nonfinite_run))
+        self.nonfinite_max = paddle.maximum(self.nonfinite_max, self.nonfinite_run)
+        return loss.detach(), skipped
+
+    def _check_finite(self, meter):
+        """Read the log window's figures (the one host sync); stop after too many bad steps.
+
+        Returns the mean loss of the window's finite steps over every card
+        (nan when none was finite). The non-finite counters are the same on
+        every card (the flag was all-reduced), so every card decides alike.
+        """
+        loss, finite, run, worst = (float(v) for v in paddle.stack(
+            [meter.loss, meter.finite, self.nonfinite_run, self.nonfinite_max]).numpy())
+        self.nonfinite_max = paddle.full([], run, "float32")
+        loss, finite = env.all_reduce_sum([loss, finite])
+        skipped = meter.steps * self.world - finite
+        if skipped:
+            self.log.warning(f"[Train] {int(skipped) // self.world} of the last {meter.steps} "
+                             f"iterations had a non-finite loss and were skipped")
+        limit = self.cfg["Global"]["max_nonfinite_steps"]
+        if worst >= limit:
+            self._save("latest")
+            env.barrier()
+            where = os.path.join(self.output_dir, "latest")
+            msg = (f"loss not finite for {int(worst)} consecutive iterations (limit "
+                   f"Global.max_nonfinite_steps={limit}), stopping at epoch {self.epoch}, "
+                   f"iteration {self.epoch_iter}; those steps were skipped, so {where} holds "
+                   f"the last good weights: lower the learning rate (or check the data) and "
+                   f"resume with -o Global.resume=auto")
+            self.log.error(msg)
+            raise UserError(msg)
+        return loss / finite if finite else math.nan
 
     def _eval(self):
         names = self.cfg["Metric"]["names"]
@@ -270,7 +347,7 @@ class Trainer:
         epochs = g["epochs"]
         self.log.info(
             f"training {self.cfg['Arch']['name']} ({sum(int(np.prod(p.shape)) for p in self.model.parameters()):,} "
-            f"parameters) on {self.world} {g['device']} process(es): {len(self.train_set)} "
+            f"parameters) on {self.world} {self.device.partition(':')[0]} process(es): {len(self.train_set)} "
             f"samples, {self.iters_per_epoch} iterations per epoch, {epochs} epochs, "
             f"batch {self.batch_size} per card")
         interactive = sys.stderr.isatty() and self.rank == 0
@@ -290,20 +367,19 @@ class Trainer:
             for noisy, clean in self.train_loader:
                 reader_cost = time.perf_counter() - tic
                 lr = self.scheduler()
-                loss = self._train_step(noisy, clean)
-                if not math.isfinite(loss):
-                    raise UserError(f"loss became {loss} at epoch {self.epoch}, iteration "
-                                    f"{self.epoch_iter + 1}; lower the learning rate")
+                loss, skipped = self._train_step(noisy, clean)
                 self.epoch_iter += 1
                 self.global_step += 1
                 batch_cost = time.perf_counter() - tic
-                meter.update(loss, batch_cost, reader_cost, noisy.shape[0] * self.world)
+                meter.update(loss, skipped, batch_cost, reader_cost, noisy.shape[0] * self.world)
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(loss=f"{loss:.4f}")
-                if self.epoch_iter % g["print_batch_step"] == 0 or self.epoch_iter == self.iters_per_epoch:
-                    # The mean loss over every card (all cards log at the same steps).
-                    mean_loss = env.all_reduce_sum([meter.loss / meter.steps])[0] / self.world
+                end_of_epoch = self.epoch_iter == self.iters_per_epoch
+                if self.epoch_iter % g["print_batch_step"] == 0 or end_of_epoch:
+                    # All cards log at the same steps: the mean loss over every card.
+                    mean_loss = self._check_finite(meter)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{mean_loss:.4f}")
                     ips = meter.samples / meter.batch_cost
                     self.log.info(format_train_line(
                         self.epoch, epochs, self.epoch_iter, self.iters_per_epoch,
@@ -313,7 +389,6 @@ class Trainer:
                     self.visual.scalars({"train/loss": mean_loss, "train/lr": lr, "train/ips": ips},
                                         self.global_step)
                     meter.reset()
-                end_of_epoch = self.epoch_iter == self.iters_per_epoch
                 every = g["eval_interval_iters"]
                 if self.eval_loader is not None and g["eval_during_train"] and every and \
                         self.global_step % every == 0 and not end_of_epoch:

@@ -1,0 +1,95 @@
+"""What differs between the Paddle lines this project runs on: 2.6 (the package index's
+``paddlepaddle-gpu``) and 3.x (Paddle's own wheel index).
+
+Everything that depends on the installed Paddle's version goes through here,
+so the rest of the code reads the same on both.
+"""
+
+def paddle_version():
+    """The installed Paddle's ``(major, minor)``; ``(0, 0)`` for a development build."""
+    import paddle
+
+    parts = paddle.__version__.split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return 0, 0
+
+
+def pir_enabled():
+    """Whether ``paddle.jit.save`` writes the PIR (``.json``) program in this process."""
+    import paddle
+
+    use_pir = getattr(paddle.framework, "use_pir_api", None)
+    return bool(use_pir and use_pir())
+
+
+def program_formats():
+    """Program files the installed Paddle can write and run, preferred first.
+
+    Paddle 3 writes and reads the PIR ``.json`` program and still the legacy
+    ``.pdmodel`` (written with ``FLAGS_enable_pir_api=0``); Paddle 2.6 knows
+    only ``.pdmodel``.
+    """
+    major = paddle_version()[0]
+    return (".json", ".pdmodel") if major >= 3 or major == 0 else (".pdmodel",)
+
+
+# -- random number generators ---------------------------------------------------------
+
+def _current_generator():
+    """``(kind, generator)`` of the device this process computes on."""
+    import paddle
+    from paddle.base import core
+
+    place = paddle.framework._current_expected_place_()
+    if isinstance(place, paddle.CUDAPlace):
+        return "gpu", core.default_cuda_generator(place.get_device_id())
+    return "cpu", core.default_cpu_generator()
+
+
+def get_rng_state():
+    """The random state of this process's device: ``{"device": "cpu"|"gpu", "state": ...}``.
+
+    Only the generator the run uses is saved: ``paddle.get_rng_state()``
+    holds one entry per visible GPU, which another machine cannot restore.
+    """
+    kind, gen = _current_generator()
+    return {"device": kind, "state": gen.get_state()}
+
+
+def set_rng_state(saved):
+    """Restore :func:`get_rng_state`'s result; returns None or why it could not apply.
+
+    Never raises: a resume must not fail on the random state (MIRNet's
+    training draws no Paddle random numbers after initialisation; crops,
+    order and MixUp are seeded by position). Also reads the list that
+    ``paddle.get_rng_state()`` returns (older checkpoints).
+    """
+    kind, gen = _current_generator()
+    try:
+        if isinstance(saved, dict):
+            if saved.get("device") != kind:
+                return f"it was saved on {saved.get('device')}, this run is on {kind}"
+            state = saved["state"]
+        else:
+            states = list(saved)
+            if len(states) != 1:
+                return (f"it holds {len(states)} device states (one per visible GPU of the "
+                        f"saving machine), this run uses one {kind} generator")
+            state = states[0]
+        gen.set_state(state)
+    except Exception as err:  # Paddle raises several types for a foreign state
+        return f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+    return None
+
+
+# -- optimizer ------------------------------------------------------------------------
+
+def skip_step_if(optimizer, found_inf):
+    """Make the next ``optimizer.step()`` a no-op where the bool tensor ``found_inf`` is true.
+
+    This is the mechanism ``paddle.amp.GradScaler`` uses (the optimizer reads
+    the flag once per step); without AMP the trainer sets it itself.
+    """
+    optimizer._set_auxiliary_var("found_inf", found_inf)
