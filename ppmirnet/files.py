@@ -136,6 +136,20 @@ def _progress_bar(progress, total):
     return None, None
 
 
+def auto_tile(shape, max_size, tile):
+    """The tile size for an input of spatial ``shape`` (H, W) under TensorRT's ``max_size``.
+
+    ``tile`` when one was asked for; otherwise 0 (whole image) if the padded
+    image fits ``max_size``, else ``max_size`` rounded down to a multiple of 8:
+    TensorRT cannot run an input beyond the range its engine was built for.
+    A runner says its limit with a ``max_input_size`` attribute (None: any).
+    """
+    if tile or max_size is None:
+        return tile
+    padded = [-(-int(n) // 8) * 8 for n in shape]
+    return 0 if max(padded) <= max_size else max_size // 8 * 8
+
+
 def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap=32,
                   timer=None, progress=None, log=None):
     """Restore image files and write ``<output_dir>/<stem>.png`` for each.
@@ -177,9 +191,16 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
             timer.add("preprocess", time.perf_counter() - start)
 
             start = time.perf_counter()
+            batch_tile = auto_tile(batch.shape[2:], getattr(runner, "max_input_size", None), tile)
+            overlap = tile_overlap
+            if batch_tile != tile:
+                overlap = min(tile_overlap, batch_tile // 4)
+                print(f"{os.path.basename(inputs[idx[0]])}: {batch.shape[2]}x{batch.shape[3]} is "
+                      f"larger than TensorRT's --trt_max_size={runner.max_input_size}: restoring "
+                      f"it in tiles of {batch_tile}", file=sys.stderr)
             try:
-                if tile:
-                    restored = processing.run_tiled(runner, batch, tile, tile_overlap)
+                if batch_tile:
+                    restored = processing.run_tiled(runner, batch, batch_tile, overlap)
                 else:
                     restored = processing.run_padded(runner, batch)
             except UserError as err:  # e.g. too small to pad

@@ -51,14 +51,17 @@ def main(argv=None, prog=None):
     from .. import processing
     from ..inference import PaddlePredictor, PredictorOptions
     from ..files import check_settings, plan_outputs
+    from ..inference.paddle_predictor import trt_size_range
     from ..inference.pipeline import restore_and_report
 
+    trt_min, trt_opt, trt_max = trt_size_range(args.trt_min_size, args.trt_opt_size,
+                                               args.trt_max_size, args.tile)
     options = PredictorOptions(
         use_gpu=args.use_gpu, gpu_id=args.gpu_id, gpu_mem_mb=args.gpu_mem,
         enable_mkldnn=args.enable_mkldnn, cpu_threads=args.cpu_threads,
         use_tensorrt=args.use_tensorrt, precision=args.precision,
-        trt_min_size=args.trt_min_size, trt_opt_size=args.trt_opt_size,
-        trt_max_size=args.tile or args.trt_max_size, max_batch_size=args.batch_size,
+        trt_min_size=trt_min, trt_opt_size=trt_opt, trt_max_size=trt_max,
+        max_batch_size=args.batch_size,
         trt_cache_dir=args.trt_cache_dir, shape_range_file=args.shape_range_file,
         prefer_legacy=args.legacy_program,
     )

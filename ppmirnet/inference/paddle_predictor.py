@@ -119,6 +119,36 @@ def check_device_support(options):
         )
 
 
+def trt_size_range(min_size, opt_size, max_size, tile=0):
+    """TensorRT's ``(min, opt, max)`` image side for the requested sizes and ``--tile``.
+
+    With tiles no input is larger than the tile, so it is the maximum; the
+    optimum and minimum are lowered to fit under it (``--tile 128`` with the
+    default ``--trt_opt_size 256`` must not ask TensorRT for opt > max).
+    """
+    if tile:
+        max_size = tile
+    opt_size = min(opt_size, max_size)
+    return min(min_size, opt_size), opt_size, max_size
+
+
+@contextlib.contextmanager
+def _current_gpu(gpu_id):
+    """Make ``gpu:<gpu_id>`` Paddle's current device inside the block.
+
+    ``paddle.tensorrt.convert`` builds its engines on the current device
+    (``gpu:0`` unless told otherwise).
+    """
+    import paddle
+
+    previous = paddle.get_device()
+    paddle.set_device(f"gpu:{gpu_id}")
+    try:
+        yield
+    finally:
+        paddle.set_device(previous)
+
+
 def _trt_shapes(options):
     n = options.max_batch_size
     return {
@@ -311,9 +341,15 @@ class PaddlePredictor:
         config = TensorRTConfig(inputs=[spec], save_model_dir=tmp,
                                 precision_mode=PrecisionMode.FP16 if opts.precision == "fp16" else PrecisionMode.FP32,
                                 workspace_size=opts.trt_workspace_mb << 20)
-        convert(os.path.splitext(self.program)[0], config)
+        with _current_gpu(opts.gpu_id):
+            convert(os.path.splitext(self.program)[0], config)
         os.replace(tmp + ".pdiparams", prefix + ".pdiparams")
         os.replace(tmp + ".json", prefix + ".json")
+
+    @property
+    def max_input_size(self):
+        """The largest padded height/width this predictor runs (TensorRT's range), or None."""
+        return self.options.trt_max_size if self.options.use_tensorrt else None
 
     def __call__(self, batch):
         """Restore a float32 NCHW batch in [0, 1]; returns a new array of the same shape."""

@@ -9,7 +9,7 @@ import time
 
 from .. import processing
 from ..errors import UserError
-from ..files import FailedImages, StageTimer, check_settings, plan_outputs, restore_files
+from ..files import FailedImages, StageTimer, auto_tile, check_settings, plan_outputs, restore_files
 
 
 def _warm_up(runner, inputs, tile, batch_size):
@@ -22,6 +22,7 @@ def _warm_up(runner, inputs, tile, batch_size):
     for path in inputs:
         try:
             batch = processing.to_batch([processing.read_image(path)[0]] * batch_size)
+            tile = auto_tile(batch.shape[2:], getattr(runner, "max_input_size", None), tile)
             if tile:
                 batch = batch[:, :, :tile, :tile]
             processing.run_padded(runner, batch)
