@@ -13,7 +13,7 @@ from ppmirnet.data.dnd import DNDBenchmark, bundle_dnd_submission, crop_box
 from ppmirnet.data.paired import PairedImageFolder, find_pairs
 from ppmirnet.data.sampler import SeededBatchSampler, ShardSampler
 from ppmirnet.data.sidd import SIDDValidationBlocks, load_mat_array, prepare_sidd_patches
-from ppmirnet.data.transforms import dihedral, mixup_pairs
+from ppmirnet.data.transforms import dihedral
 from ppmirnet.errors import UserError
 
 
@@ -187,16 +187,6 @@ def test_dihedral_gives_the_eight_variants():
     variants = {dihedral(img, m).tobytes() + bytes(dihedral(img, m).shape) for m in range(8)}
     assert len(variants) == 8
     assert np.array_equal(dihedral(img, 0), img)
-
-
-def test_mixup_mixes_both_images_alike():
-    rng = np.random.default_rng(0)
-    noisy = rng.random((4, 3, 8, 8)).astype(np.float32)
-    mixed_noisy, mixed_clean = mixup_pairs(noisy, noisy.copy(), rng)
-    assert np.allclose(mixed_noisy, mixed_clean)
-    assert not np.allclose(mixed_noisy, noisy)
-    # A convex combination: stays within the batch's range.
-    assert mixed_noisy.min() >= noisy.min() - 1e-6 and mixed_noisy.max() <= noisy.max() + 1e-6
 
 
 # -- samplers ----------------------------------------------------------------------------

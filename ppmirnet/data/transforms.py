@@ -42,21 +42,13 @@ def paired_augment(noisy, clean, rng):
     return dihedral(noisy, mode), dihedral(clean, mode)
 
 
-def mixup_pairs(noisy, clean, rng, alpha=1.2):
-    """MixUp within a batch (NCHW arrays), as the official training from epoch 6.
-
-    Each sample ``i`` becomes ``lam_i * x_i + (1 - lam_i) * x_perm(i)`` for
-    both the noisy input and the target, with ``lam_i ~ Beta(alpha, alpha)``
-    and ``perm`` a random permutation of the batch.
-    """
-    perm, lam = mixup_params(noisy.shape[0], rng, alpha)
-    return lam * noisy + (1 - lam) * noisy[perm], lam * clean + (1 - lam) * clean[perm]
-
-
 def mixup_params(n, rng, alpha=1.2):
-    """The random part of :func:`mixup_pairs`: ``(perm, lam)`` for a batch of ``n``.
+    """The batch MixUp of the official training (from epoch 6): ``(perm, lam)`` for ``n`` samples.
 
-    ``lam`` has shape (n, 1, 1, 1), float32, so it broadcasts over NCHW.
+    Sample ``i`` of both the noisy batch and the target becomes
+    ``lam_i * x_i + (1 - lam_i) * x_perm(i)``, ``lam_i ~ Beta(alpha, alpha)``,
+    ``perm`` a random permutation of the batch. ``lam`` has shape
+    (n, 1, 1, 1), float32, so it broadcasts over NCHW.
     """
     perm = rng.permutation(n)
     lam = rng.beta(alpha, alpha, size=(n, 1, 1, 1)).astype(np.float32)
