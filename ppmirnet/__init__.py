@@ -9,6 +9,12 @@ loads neither Paddle nor OpenCV: :class:`~ppmirnet.restorer.Restorer` is
 imported on first use.
 """
 
+# Before anything imports paddle: Paddle 2.6's libpaddle.so exports its own
+# old zlib, and a process that loads Python's zlib module only after it (numpy
+# 2 loads numpy.random late, paddle.jit.save uses zlib) can crash in
+# inflateReset2. Loaded first, Python's zlib binds to the system library.
+import zlib  # noqa: F401
+
 __version__ = "0.1.0"
 __all__ = ["Restorer", "__version__"]
 

@@ -35,6 +35,12 @@ def program_formats():
     return (".json", ".pdmodel") if major >= 3 or major == 0 else (".pdmodel",)
 
 
+def paddle2onnx_requirement():
+    """The paddle2onnx pin for the installed Paddle: 2.x refuses Paddle < 3 at import."""
+    return "paddle2onnx==2.1.0" if paddle_version() >= (3, 0) or paddle_version() == (0, 0) \
+        else "paddle2onnx==1.3.1"
+
+
 # -- random number generators ---------------------------------------------------------
 
 def _current_generator():
@@ -55,7 +61,10 @@ def get_rng_state():
     holds one entry per visible GPU, which another machine cannot restore.
     """
     kind, gen = _current_generator()
-    return {"device": kind, "state": gen.get_state()}
+    # Paddle 2.6's GeneratorState pickles to its seed only: restoring it would
+    # silently give another state, so none is saved there.
+    state = gen.get_state() if paddle_version() >= (3, 0) or paddle_version() == (0, 0) else None
+    return {"device": kind, "state": state}
 
 
 def set_rng_state(saved):
@@ -72,6 +81,8 @@ def set_rng_state(saved):
             if saved.get("device") != kind:
                 return f"it was saved on {saved.get('device')}, this run is on {kind}"
             state = saved["state"]
+            if state is None:
+                return "Paddle 2.6, which saved it, cannot store a random state"
         else:
             states = list(saved)
             if len(states) != 1:

@@ -74,6 +74,12 @@ def _resumed(lite_root, out, checkpoint, level, monkeypatch):
                                            "Global.auto_cast": level}))
 
 
+def _assert_float16_of(param, value):
+    """``param`` is ``value`` in float16 (Paddle 2.6 may round the cast to the other neighbour)."""
+    assert param.dtype == paddle.float16
+    np.testing.assert_allclose(param.numpy().astype(np.float32), value, rtol=2.0 ** -10, atol=1e-7)
+
+
 def _masters(trainer):
     return {k: trainer.optimizer._master_weights[p.name].numpy()
             for k, p in trainer.model.named_parameters()}
@@ -88,7 +94,7 @@ def test_float32_checkpoint_resumes_under_o2_and_o2_checkpoint_everywhere(
     params = dict(t.model.named_parameters())
     assert {str(p.dtype) for p in params.values()} == {"paddle.float16"}
     for k, p in params.items():
-        np.testing.assert_array_equal(p.numpy(), ref[k].astype(np.float16))
+        _assert_float16_of(p, ref[k])
     # The float32 weights become the master copies: nothing lost to the cast.
     masters = _masters(t)
     assert all(np.array_equal(masters[k], ref[k]) for k in masters)
@@ -112,7 +118,7 @@ def test_float32_checkpoint_resumes_under_o2_and_o2_checkpoint_everywhere(
     masters = _masters(t)
     assert all(np.array_equal(masters[k], ref[k]) for k in masters)
     for k, p in t.model.named_parameters():
-        np.testing.assert_array_equal(p.numpy(), ref[k].astype(np.float16))
+        _assert_float16_of(p, ref[k])
 
 
 # -- 2. random state from another machine --------------------------------------------------
@@ -145,6 +151,11 @@ def test_random_state_of_another_machine_warns_and_resumes(
 def test_random_state_round_trip():
     saved = compat.get_rng_state()
     assert saved["device"] == "cpu"
+    if compat.paddle_version() < (3, 0):
+        # Paddle 2.6's GeneratorState pickles to its seed only: nothing is saved.
+        assert saved["state"] is None
+        assert "cannot store a random state" in compat.set_rng_state(saved)
+        return
     a = paddle.rand([4]).numpy()
     saved = pickle.loads(pickle.dumps(saved))
     assert compat.set_rng_state(saved) is None

@@ -10,6 +10,7 @@ them.
 import importlib.util
 import os
 import sys
+import zlib  # noqa: F401  (before paddle: see ppmirnet/__init__.py)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 
