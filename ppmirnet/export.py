@@ -4,8 +4,9 @@
 (Paddle 3's PIR program, read by Paddle Inference 3.x) and, with
 ``legacy_format=True``, also ``<prefix>.pdmodel`` (the program format read by
 Paddle 2.6 and Paddle Serving's ``LocalPredictor``). Both programs use the
-same ``.pdiparams``. On a Paddle without PIR only the legacy format exists and
-is written.
+same ``.pdiparams``. Paddle 2.6 has no PIR: there only the legacy format
+exists and is written (:func:`ppmirnet.compat.program_formats` says which
+formats the installed Paddle has).
 
 Paddle 3 picks the program format once, at start-up, from the environment
 variable ``FLAGS_enable_pir_api``, so the legacy program is written by a
@@ -20,16 +21,10 @@ import subprocess
 import sys
 import tempfile
 
+from .compat import pir_enabled, program_formats
 from .errors import UserError
 
 INPUT_NAME = "x"
-
-
-def _pir_enabled():
-    import paddle
-
-    use_pir = getattr(paddle.framework, "use_pir_api", None)
-    return bool(use_pir and use_pir())
 
 
 def _jit_save(model, path_prefix):
@@ -89,13 +84,15 @@ def _export_both_formats(model, tmp, prefix):
 def export_inference_model(model, save_dir, legacy_format=False, prefix="inference"):
     """Export ``model`` (a network of ``ppmirnet.modeling.MODELS``) to ``save_dir``.
 
-    Files appear in ``save_dir`` only once every format was written.
-    Returns the written file paths.
+    Writes the first of :func:`ppmirnet.compat.program_formats` and, with
+    ``legacy_format``, also ``.pdmodel`` (on Paddle 2.6 both are the same
+    ``.pdmodel``). Files appear in ``save_dir`` only once every format was
+    written. Returns the written file paths.
     """
     os.makedirs(save_dir, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory(dir=save_dir, prefix=".export-") as tmp:
-        if legacy_format and _pir_enabled():
+        if legacy_format and pir_enabled():
             _export_both_formats(model, tmp, prefix)
         else:
             _jit_save(model, os.path.join(tmp, prefix))
@@ -117,11 +114,18 @@ def find_program(model_dir, prefix="inference", prefer_legacy=False):
     :class:`UserError` naming the folder when no exported model is there.
     """
     params = os.path.join(model_dir, prefix + ".pdiparams")
-    order = [".pdmodel", ".json"] if prefer_legacy else [".json", ".pdmodel"]
+    # Only what the installed Paddle reads (Paddle 2.6 cannot run a .json program).
+    order = [ext for ext in ((".pdmodel", ".json") if prefer_legacy else (".json", ".pdmodel"))
+             if ext in program_formats()]
     for ext in order:
         program = os.path.join(model_dir, prefix + ext)
         if os.path.isfile(program) and os.path.isfile(params):
             return program, params
+    if ".json" not in program_formats() and os.path.isfile(os.path.join(model_dir, prefix + ".json")):
+        raise UserError(
+            f"{model_dir} holds only the PIR program {prefix}.json, which this PaddlePaddle "
+            f"(2.6) cannot run: export with --legacy_format to also write {prefix}.pdmodel"
+        )
     raise UserError(
         f"no exported model in {model_dir} (expected {prefix}.json or {prefix}.pdmodel "
         f"with {prefix}.pdiparams; run tools/export_model.py first)"

@@ -7,6 +7,7 @@ import paddle
 import pytest
 from paddle import inference
 
+from ppmirnet.compat import program_formats
 from ppmirnet.errors import UserError
 from ppmirnet.export import export_inference_model, find_program
 from ppmirnet.modeling import MIRNet
@@ -30,16 +31,18 @@ def test_both_formats_share_parameters_and_match_dygraph(tmp_path):
     model = MIRNet(n_feat=8, n_RRG=1, n_MSRB=1)
     model.eval()
     written = export_inference_model(model, str(tmp_path), legacy_format=True)
-    assert sorted(os.path.basename(p) for p in written) == [
-        "inference.json", "inference.pdiparams", "inference.pdmodel"]
-    assert sorted(os.listdir(tmp_path)) == ["inference.json", "inference.pdiparams", "inference.pdmodel"]
+    # Paddle 3: the PIR .json and the legacy .pdmodel; Paddle 2.6: .pdmodel only.
+    files = sorted(["inference.pdiparams"] + ["inference" + ext for ext in program_formats()])
+    assert sorted(os.path.basename(p) for p in written) == files
+    assert sorted(os.listdir(tmp_path)) == files
     rng = np.random.default_rng(0)
     for shape in [(1, 3, 48, 64), (2, 3, 37, 45)]:
         x = rng.random(shape, dtype=np.float32)
         ref = model(paddle.to_tensor(x)).numpy()
         for legacy in (False, True):
             program, params = find_program(str(tmp_path), prefer_legacy=legacy)
-            assert program.endswith(".pdmodel" if legacy else ".json")
+            assert program.endswith(".pdmodel" if legacy or ".json" not in program_formats()
+                                    else ".json")
             out = predict(program, params, x)
             assert out.shape == shape and np.abs(out - ref).max() < 1e-4
 

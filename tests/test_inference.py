@@ -13,7 +13,8 @@ import pytest
 from helpers import ROOT, run_cli
 from ppmirnet import processing
 from ppmirnet.errors import MissingDependencyError, UserError
-from ppmirnet.export import export_inference_model
+from ppmirnet.compat import program_formats
+from ppmirnet.export import export_inference_model, find_program
 from ppmirnet.inference import PaddlePredictor, PredictorOptions, StageTimer, plan_outputs, restore_files
 from ppmirnet.inference.report import build_report, format_report, save_report
 from ppmirnet.modeling import MIRNet
@@ -49,13 +50,13 @@ def images(tmp_path_factory):
     return str(folder)
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["json", "pdmodel"])
+@pytest.mark.parametrize("program", program_formats())
 @pytest.mark.parametrize("mkldnn", [True, False], ids=["onednn", "native"])
-def test_predictor_matches_dygraph_on_odd_sizes(exported, legacy, mkldnn):
+def test_predictor_matches_dygraph_on_odd_sizes(exported, program, mkldnn):
     model_dir, dygraph = exported
-    predictor = PaddlePredictor(model_dir, PredictorOptions(enable_mkldnn=mkldnn, cpu_threads=2,
-                                                            prefer_legacy=legacy))
-    assert predictor.program.endswith(".pdmodel" if legacy else ".json")
+    predictor = PaddlePredictor(model_dir, PredictorOptions(
+        enable_mkldnn=mkldnn, cpu_threads=2, prefer_legacy=program == ".pdmodel"))
+    assert predictor.program.endswith(program)
     batch = np.random.default_rng(1).random((2, 3, 75, 100), dtype=np.float32)
     out = predictor(batch)
     assert out.shape == (2, 3, 75, 100)
@@ -69,12 +70,30 @@ def test_program_choice_by_default(exported, tmp_path):
     model_dir, _ = exported
     # Both programs present: the legacy one (memory optimisation) with oneDNN, PIR without.
     assert PaddlePredictor(model_dir).program.endswith("inference.pdmodel")
-    assert PaddlePredictor(model_dir, PredictorOptions(enable_mkldnn=False)).program.endswith("inference.json")
-    only_json = tmp_path / "json"
-    only_json.mkdir()
+    native = PaddlePredictor(model_dir, PredictorOptions(enable_mkldnn=False)).program
+    if ".json" not in program_formats():  # Paddle 2.6 wrote and runs only the .pdmodel
+        assert native.endswith("inference.pdmodel")
+        with pytest.raises(UserError, match="holds only the PIR program inference.json, which "
+                                            "this PaddlePaddle \\(2.6\\) cannot run"):
+            find_program(str(_only_json(tmp_path, FOREIGN_JSON)))
+        return
+    assert native.endswith("inference.json")
+    assert PaddlePredictor(str(_only_json(tmp_path, model_dir))).program.endswith("inference.json")
+
+
+# Stands for a Paddle 3 export brought to Paddle 2.6: a .json program and its parameters.
+FOREIGN_JSON = None
+
+
+def _only_json(tmp_path, model_dir):
+    folder = tmp_path / "json"
+    folder.mkdir()
     for name in ("inference.json", "inference.pdiparams"):
-        os.link(os.path.join(model_dir, name), only_json / name)
-    assert PaddlePredictor(str(only_json)).program.endswith("inference.json")
+        if model_dir is None:
+            (folder / name).write_bytes(b"")
+        else:
+            os.link(os.path.join(model_dir, name), folder / name)
+    return folder
 
 
 @pytest.mark.parametrize("mkldnn", [True, False], ids=["onednn", "native"])

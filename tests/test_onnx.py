@@ -64,7 +64,7 @@ def test_export_from_legacy_program(models, tmp_path):
     # The legacy export compares its parameter file with the PIR one byte for
     # byte, which only holds for the first model built in a process: use a
     # fresh one, as tools/export_model.py does.
-    code = ("import paddle; from ppmirnet.modeling import MIRNet; "
+    code = ("from ppmirnet.modeling import MIRNet; import paddle; "
             "from ppmirnet.export import export_inference_model; paddle.seed(5); "
             f"export_inference_model(MIRNet(n_feat=8, n_RRG=1, n_MSRB=1), {legacy_dir!r}, legacy_format=True)")
     proc = run_cli("-c", code)
@@ -120,3 +120,23 @@ def test_onnx_errors(tmp_path):
     with pytest.raises(UserError, match="no exported model"):
         export_onnx(str(tmp_path), str(tmp_path / "x.onnx"))
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.parametrize("failure", [
+    "raise ImportError('No module named paddle2onnx')",
+    # What paddle2onnx 2.x does at import on Paddle 2.6.
+    "raise ValueError('paddle2onnx 2.x requires paddlepaddle >= 3.0.0')",
+])
+def test_onnx_export_names_the_paddle2onnx_to_install(tmp_path, monkeypatch, failure):
+    from ppmirnet.compat import paddle2onnx_requirement
+    from ppmirnet.errors import MissingDependencyError
+
+    fake = tmp_path / "site" / "paddle2onnx"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(failure + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "paddle2onnx", raising=False)
+    with pytest.raises(MissingDependencyError, match=f"pip install {paddle2onnx_requirement()}"):
+        export_onnx(str(tmp_path), str(tmp_path / "x.onnx"))
+    assert paddle2onnx_requirement() == (
+        "paddle2onnx==2.1.0" if paddle.__version__.startswith("3.") else "paddle2onnx==1.3.1")

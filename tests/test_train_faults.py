@@ -22,6 +22,7 @@ import pytest
 from ppmirnet import compat
 from ppmirnet.config import load_config
 from ppmirnet.data.lite import make_lite_data
+from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine.trainer import Trainer
 from ppmirnet.errors import UserError
 from ppmirnet.losses import CharbonnierLoss
@@ -43,7 +44,7 @@ def _cfg(lite_root, out, **extra):
 
 
 def _weights(path):
-    return {k: v.numpy() for k, v in paddle.load(path).items()}
+    return {k: v.numpy() for k, v in ckpt.read_weights(path)[1].items()}
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,11 @@ def _require(module, package):
         raise MissingDependencyError(
             f"{package.split('==')[0]} is not installed: pip install {package}"
         ) from err
+    except ValueError as err:  # paddle2onnx 2.x on Paddle 2.6: "requires paddle >= 3"
+        raise MissingDependencyError(
+            f"{module} cannot be used with this PaddlePaddle ({str(err).strip()}): "
+            f"pip install {package}"
+        ) from err
 
 
 def _clean(model):
@@ -58,10 +63,13 @@ def export_onnx(model_dir, save_file, opset_version=DEFAULT_OPSET, prefer_legacy
 
     Batch, height and width stay dynamic (named ``batch``, ``height``,
     ``width``). paddle2onnx 2.x reads the PIR ``inference.json`` directly
-    (or translates a legacy ``.pdmodel``). The file is written atomically and
+    (or translates a legacy ``.pdmodel``); 1.3.1, the version for Paddle
+    2.6, reads the ``.pdmodel``. The file is written atomically and
     checked with ``onnx.checker``. Returns ``save_file``.
     """
-    _require("paddle2onnx", "paddle2onnx==2.1.0")
+    from ..compat import paddle2onnx_requirement
+
+    _require("paddle2onnx", paddle2onnx_requirement())
     onnx = _require("onnx", "onnx==1.17.0")
     import paddle2onnx
 
