@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# CI, second job: the Paddle 2.6 line (what `pip install paddlepaddle-gpu` gives
+# from the package index; the CPU build stands in for it) in its own virtual
+# environment: the model, conversion, metrics, processing, training, export and
+# inference tests, then the lite training end to end (train, evaluate, export,
+# Paddle Inference). Prints the job's time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=${SECONDS}
+
+python3 -m venv .venv-paddle26
+. .venv-paddle26/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -r requirements-paddle26.txt
+python -c "import paddle; assert paddle.__version__ == '2.6.2', paddle.__version__"
+
+export GLOG_minloglevel=2
+python -m pytest -q tests/test_model.py tests/test_convert.py tests/test_metrics.py \
+    tests/test_processing.py tests/test_train.py tests/test_train_faults.py \
+    tests/test_mixup_and_ensemble.py tests/test_export.py tests/test_inference.py \
+    tests/test_onnx.py tests/test_tensorrt_logic.py tests/test_zlib_order.py
+
+out=$(mktemp -d)
+trap 'rm -rf "${out}"' EXIT
+python tools/train.py -c configs/mirnet_lite.yaml -o Global.output_dir="${out}/train"
+python tools/eval.py -c configs/mirnet_lite.yaml -o Global.pretrained_model="${out}/train/best_model" \
+    Global.output_dir="${out}/eval"
+python tools/export_model.py -c configs/mirnet_lite.yaml \
+    -o Global.pretrained_model="${out}/train/best_model" --save_dir "${out}/inference" --legacy_format
+python deploy/inference/infer.py --model_dir="${out}/inference" --image_dir=data/lite/val/input \
+    --output_dir="${out}/restored"
+test "$(ls "${out}/restored" | wc -l)" -eq "$(ls data/lite/val/input | wc -l)"
+echo "Paddle 2.6.2 job: passed in $((SECONDS - start)) s"
