@@ -38,12 +38,16 @@ def test_package_then_paddle_then_numpy_random_and_zlib():
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize("script", ENTRY_POINTS, ids=lambda p: os.path.relpath(p, ROOT))
+@pytest.mark.parametrize("script", ENTRY_POINTS + ["ppmirnet"],
+                         ids=lambda p: os.path.relpath(p, ROOT) if os.sep in p else p)
 def test_entry_point_loads_zlib_first(script):
-    # The entry point's imports (its --help exits before any work), then paddle.
+    # The entry point's imports (its --help exits before any work), then paddle;
+    # "ppmirnet" is the command (python -m ppmirnet).
+    run = ("runpy.run_module('ppmirnet', run_name='__main__', alter_sys=True)" if script == "ppmirnet"
+           else "runpy.run_path(sys.argv[0], run_name='__main__')")
     code = (f"import os, runpy, sys\nsys.argv = [{script!r}, '--help']\n"
             "sys.path.insert(0, os.path.dirname(sys.argv[0]))\n"
-            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            f"try:\n    {run}\n"
             "except SystemExit:\n    pass\n"
             "assert 'zlib' in sys.modules, 'zlib not loaded by the entry point'\n"
             "mods = list(sys.modules)\n"
