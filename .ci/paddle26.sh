@@ -2,8 +2,8 @@
 # CI, second job: the Paddle 2.6 line (what `pip install paddlepaddle-gpu` gives
 # from the package index; the CPU build stands in for it) in its own virtual
 # environment: the model, conversion, metrics, processing, training, export and
-# inference tests, then the lite training end to end (train, evaluate, export,
-# Paddle Inference). Prints the job's time.
+# inference tests, then the lite training end to end (train, evaluate, predict,
+# export, Paddle Inference). Prints the job's time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=${SECONDS}
@@ -25,6 +25,9 @@ trap 'rm -rf "${out}"' EXIT
 python tools/train.py -c configs/mirnet_lite.yaml -o Global.output_dir="${out}/train"
 python tools/eval.py -c configs/mirnet_lite.yaml -o Global.pretrained_model="${out}/train/best_model" \
     Global.output_dir="${out}/eval"
+python tools/predict.py -c configs/mirnet_lite.yaml --weights "${out}/train/best_model" \
+    --input data/lite/val/input --output "${out}/predicted"
+test "$(ls "${out}/predicted" | wc -l)" -eq "$(ls data/lite/val/input | wc -l)"
 python tools/export_model.py -c configs/mirnet_lite.yaml \
     -o Global.pretrained_model="${out}/train/best_model" --save_dir "${out}/inference" --legacy_format
 python deploy/inference/infer.py --model_dir="${out}/inference" --image_dir=data/lite/val/input \
