@@ -7,7 +7,7 @@ import pytest
 from ppmirnet.config import load_config
 from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
-from ppmirnet.engine.predictor import SelfEnsemble
+from ppmirnet.engine.dygraph import SelfEnsemble
 from ppmirnet.engine.trainer import Trainer
 
 from lite_helpers import LITE_CONFIG, read, tiny_overrides, train_lines
