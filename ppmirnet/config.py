@@ -219,7 +219,9 @@ SCHEMA = {
     "Global": {
         "device": Field(str, "cpu", pattern=r"cpu|gpu(:\d+)?", hint="cpu, gpu or gpu:N"),
         "seed": Field(int, 42),
-        "epochs": Field(int, minimum=1),
+        # Exactly one of the two: epoch-based (MIRNet) or iteration-based (MIRNet-v2) training.
+        "epochs": Field(int, None, nullable=True, minimum=1),
+        "total_iters": Field(int, None, nullable=True, minimum=1),
         "output_dir": Field(str),
         "pretrained_model": Field(str, None, nullable=True),
         "resume": Field(str, None, nullable=True),
@@ -264,6 +266,12 @@ SCHEMA = {
             "by_epoch": Field(bool, True),
         },
         "Constant": {"learning_rate": Field(float)},
+        "CosineAnnealingRestartCyclicLR": {
+            "learning_rate": Field(float),
+            "periods": Field(list, item=int),
+            "restart_weights": Field(list),
+            "eta_mins": Field(list),
+        },
     }, default="WarmupCosine"),
     "DataLoader": {
         "Train": {
@@ -273,6 +281,16 @@ SCHEMA = {
             "mixup": {
                 "start_epoch": Field(int, None, nullable=True, minimum=1),
                 "alpha": Field(float, 1.2, minimum=0.0),
+                # BasicSR's mixing: half the batches untouched, one lambda per batch.
+                "use_identity": Field(bool, False),
+                "one_lambda": Field(bool, False),
+            },
+            # Progressive learning (iteration-based runs): stage i trains
+            # iters[i] iterations on batch_sizes[i] crops of patch_sizes[i].
+            "progressive": {
+                "batch_sizes": Field(list, None, nullable=True, item=int),
+                "patch_sizes": Field(list, None, nullable=True, item=int),
+                "iters": Field(list, None, nullable=True, item=int),
             },
         },
         "Eval": {
@@ -473,8 +491,35 @@ def load_config(path, overrides=None):
     if cfg["Metric"]["best"] not in cfg["Metric"]["names"]:
         raise ConfigError(f"{path}: Metric.best {cfg['Metric']['best']!r} is not in Metric.names")
     check_arch(cfg["Arch"], path)
+    _check_length(cfg, path)
     cfg["Global"]["config_file"] = path
     return cfg
+
+
+def _check_length(cfg, path):
+    """Epochs or iterations (not both), and progressive stages that fit the run and the loader."""
+    g = cfg["Global"]
+    if (g["epochs"] is None) == (g["total_iters"] is None):
+        raise ConfigError(f"{path}: set exactly one of Global.epochs (epoch-based training) and "
+                          f"Global.total_iters (iteration-based)")
+    train = cfg["DataLoader"]["Train"]
+    prog = train["progressive"]
+    given = [k for k, v in prog.items() if v is not None]
+    if not given:
+        return
+    if len(given) != 3 or len({len(v) for v in prog.values()}) != 1 or not prog["iters"]:
+        raise ConfigError(f"{path}: DataLoader.Train.progressive needs batch_sizes, patch_sizes "
+                          f"and iters as lists of one length")
+    if g["total_iters"] is None or sum(prog["iters"]) != g["total_iters"]:
+        raise ConfigError(f"{path}: DataLoader.Train.progressive.iters sum to "
+                          f"{sum(prog['iters'])}, but Global.total_iters is {g['total_iters']}")
+    if train["sampler"]["batch_size"] != max(prog["batch_sizes"]):
+        raise ConfigError(f"{path}: DataLoader.Train.sampler.batch_size must be the largest "
+                          f"progressive batch size ({max(prog['batch_sizes'])})")
+    patch = train["dataset"].get("patch_size")
+    if patch != max(prog["patch_sizes"]):
+        raise ConfigError(f"{path}: DataLoader.Train.dataset.patch_size must be the largest "
+                          f"progressive patch size ({max(prog['patch_sizes'])})")
 
 
 def dump_config(cfg):

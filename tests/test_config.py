@@ -34,7 +34,7 @@ DataLoader:
 @pytest.mark.parametrize("name", sorted(n for n in os.listdir(CONFIGS) if n.endswith(".yaml")))
 def test_every_shipped_config_loads(name):
     cfg = load_config(os.path.join(CONFIGS, name))
-    assert cfg["Arch"]["name"] == "MIRNet"
+    assert cfg["Arch"]["name"] == ("MIRNetV2" if name.startswith("mirnetv2_") else "MIRNet")
     for key in ("device", "epochs", "output_dir", "pretrained_model", "resume", "seed",
                 "auto_cast", "save_inference_dir"):
         assert key in cfg["Global"]

@@ -42,14 +42,15 @@ def paired_augment(noisy, clean, rng):
     return dihedral(noisy, mode), dihedral(clean, mode)
 
 
-def mixup_params(n, rng, alpha=1.2):
+def mixup_params(n, rng, alpha=1.2, one_lambda=False):
     """The batch MixUp of the official training (from epoch 6): ``(perm, lam)`` for ``n`` samples.
 
     Sample ``i`` of both the noisy batch and the target becomes
     ``lam_i * x_i + (1 - lam_i) * x_perm(i)``, ``lam_i ~ Beta(alpha, alpha)``,
     ``perm`` a random permutation of the batch. ``lam`` has shape
-    (n, 1, 1, 1), float32, so it broadcasts over NCHW.
+    (n, 1, 1, 1), float32, so it broadcasts over NCHW; with ``one_lambda``
+    (BasicSR's mixing) it is one value for the whole batch, shape (1, 1, 1, 1).
     """
     perm = rng.permutation(n)
-    lam = rng.beta(alpha, alpha, size=(n, 1, 1, 1)).astype(np.float32)
+    lam = rng.beta(alpha, alpha, size=(1 if one_lambda else n, 1, 1, 1)).astype(np.float32)
     return perm, lam

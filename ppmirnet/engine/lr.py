@@ -60,6 +60,58 @@ class WarmupCosine(LRScheduler):
         return self.lr_at(max(self.last_epoch, 0))
 
 
+class CosineAnnealingRestartCyclicLR(LRScheduler):
+    """Cosine cycles, each with its own floor (BasicSR's scheduler of the same name).
+
+    Cycle ``i`` covers iterations ``(C_{i-1}, C_i]`` with ``C_i`` the
+    cumulative sum of ``periods`` (``C_{-1} = 0``); in it
+    ``lr(t) = eta_min_i + w_i * (base - eta_min_i) * (1 + cos(pi * (t - C_{i-1}) / period_i)) / 2``,
+    so each cycle starts at ``eta_min_i + w_i * (base - eta_min_i)`` and ends at
+    ``eta_min_i``. With ``eta_min_i`` above ``base`` the cycle rises towards it.
+    ``t`` is the 1-based iteration: BasicSR steps the schedule before each
+    iteration, so iteration ``t`` trains with ``lr(t)``. Past the last cycle
+    the last one's end value holds.
+
+    Args:
+        learning_rate (float): ``base``.
+        periods (list[int]): length of each cycle in iterations.
+        restart_weights (list[float]): ``w_i``.
+        eta_mins (list[float]): ``eta_min_i``.
+    """
+
+    def __init__(self, learning_rate, periods, restart_weights, eta_mins, epochs=None,
+                 iters_per_epoch=None, last_epoch=-1):
+        # The training length (given to every schedule) is not needed: the periods say it.
+        if not (len(periods) == len(restart_weights) == len(eta_mins)) or not periods:
+            raise ConfigError("LRScheduler: periods, restart_weights and eta_mins must be "
+                              f"non-empty lists of one length, got {len(periods)}, "
+                              f"{len(restart_weights)} and {len(eta_mins)}")
+        for name, values in (("periods", periods), ("restart_weights", restart_weights),
+                             ("eta_mins", eta_mins)):
+            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in values):
+                raise ConfigError(f"LRScheduler.{name} must hold non-negative numbers, got {values}")
+        if any(p < 1 or int(p) != p for p in periods):
+            raise ConfigError(f"LRScheduler.periods must be positive integers, got {periods}")
+        self.periods = [int(p) for p in periods]
+        self.restart_weights = [float(w) for w in restart_weights]
+        self.eta_mins = [float(e) for e in eta_mins]
+        self.cumulative = [sum(self.periods[: i + 1]) for i in range(len(self.periods))]
+        super().__init__(learning_rate, last_epoch)
+
+    def lr_at(self, t):
+        """The rate of 1-based iteration ``t``."""
+        t = min(t, self.cumulative[-1])
+        i = next(k for k, c in enumerate(self.cumulative) if t <= c)
+        start = self.cumulative[i - 1] if i else 0
+        eta_min, w = self.eta_mins[i], self.restart_weights[i]
+        return eta_min + w * 0.5 * (self.base_lr - eta_min) * (
+            1.0 + math.cos(math.pi * (t - start) / self.periods[i]))
+
+    def get_lr(self):
+        # last_epoch counts finished iterations: the next one is 1-based last_epoch + 1.
+        return self.lr_at(max(self.last_epoch, 0) + 1)
+
+
 class Constant(LRScheduler):
     """A constant rate (kept as a scheduler so checkpoints look the same).
 
@@ -73,7 +125,8 @@ class Constant(LRScheduler):
         return self.base_lr
 
 
-SCHEDULERS = {"WarmupCosine": WarmupCosine, "Constant": Constant}
+SCHEDULERS = {"WarmupCosine": WarmupCosine, "Constant": Constant,
+              "CosineAnnealingRestartCyclicLR": CosineAnnealingRestartCyclicLR}
 
 
 def build_lr_scheduler(cfg, epochs, iters_per_epoch):

@@ -72,6 +72,34 @@ def optimize_step(model, loss_fn, optimizer, noisy, clean, amp_level=None, scale
     return (loss, skipped) if return_skipped else loss
 
 
+def mix_batch(noisy, clean, rng, mixup):
+    """MixUp of a batch of tensors as the ``DataLoader.Train.mixup`` section says.
+
+    Each sample becomes ``lam * x + (1 - lam) * x[perm]`` (input and target
+    alike), ``lam ~ Beta(alpha, alpha)`` per sample, or one for the batch with
+    ``one_lambda``. With ``use_identity`` a fair draw first decides whether
+    the batch is mixed at all (BasicSR's ``Mixing_Augment``).
+    """
+    if mixup["use_identity"] and rng.integers(2) == 1:
+        return noisy, clean
+    perm, lam = mixup_params(noisy.shape[0], rng, mixup["alpha"], mixup["one_lambda"])
+    perm, lam = paddle.to_tensor(perm), paddle.to_tensor(lam)
+    return (lam * noisy + (1 - lam) * paddle.index_select(noisy, perm),
+            lam * clean + (1 - lam) * paddle.index_select(clean, perm))
+
+
+def progressive_stages(section):
+    """``{batch_sizes, patch_sizes, ends}`` of ``DataLoader.Train.progressive``, or None if unset.
+
+    ``ends`` are the cumulative iteration counts at which each stage ends.
+    """
+    if section["iters"] is None:
+        return None
+    ends = [sum(section["iters"][: i + 1]) for i in range(len(section["iters"]))]
+    return {"batch_sizes": list(section["batch_sizes"]),
+            "patch_sizes": list(section["patch_sizes"]), "ends": ends}
+
+
 class _Meter:
     """Running sums between two log lines."""
 
@@ -131,6 +159,9 @@ class Trainer:
                                                     self.world, log=self.log.info)
         self.mixup = train_cfg["mixup"]
         self.batch_size = train_cfg["sampler"]["batch_size"]
+        self.total_iters = g["total_iters"]  # None: epoch-based
+        self.stages = progressive_stages(train_cfg["progressive"])
+        self._stage_logged = None
 
         self.log = setup_logger(os.path.join(self.output_dir, "train.log"), self.rank)
         if self.rank == 0:
@@ -144,7 +175,8 @@ class Trainer:
             self.log.info(f"loaded weights {g['pretrained_model']}")
         self.loss_fn = build_loss(cfg["Loss"])
 
-        self.scheduler = build_lr_scheduler(cfg["LRScheduler"], g["epochs"], self.iters_per_epoch)
+        epochs = g["epochs"] or math.ceil(self.total_iters / self.iters_per_epoch)
+        self.scheduler = build_lr_scheduler(cfg["LRScheduler"], epochs, self.iters_per_epoch)
         self.optimizer = build_optimizer(cfg["Optimizer"], self.model.parameters(), self.scheduler)
         self.scaler = None
         if self.amp_level:
@@ -249,10 +281,35 @@ class Trainer:
             return noisy, clean
         rng = np.random.default_rng([self.cfg["Global"]["seed"] & 0xFFFFFFFF, self.epoch,
                                      self.epoch_iter, self.rank])
-        perm, lam = mixup_params(noisy.shape[0], rng, self.mixup["alpha"])
-        perm, lam = paddle.to_tensor(perm), paddle.to_tensor(lam)
-        noisy = lam * noisy + (1 - lam) * paddle.index_select(noisy, perm)
-        clean = lam * clean + (1 - lam) * paddle.index_select(clean, perm)
+        return mix_batch(noisy, clean, rng, self.mixup)
+
+    def _progressive_batch(self, noisy, clean):
+        """This iteration's stage of progressive learning: a random subset and crop of the batch.
+
+        As BasicSR: the loader yields the largest batch of the largest
+        patches; 1-based iteration ``t`` is in the first stage whose
+        cumulative iterations reach ``t``, and trains on ``batch_sizes[j]``
+        samples drawn without replacement, cropped at one random position to
+        ``patch_sizes[j]``. Seeded by position, so a resumed run continues in
+        the same stage with the same crops.
+        """
+        t = self.global_step + 1
+        j = next((i for i, c in enumerate(self.stages["ends"]) if t <= c), len(self.stages["ends"]) - 1)
+        batch, patch = self.stages["batch_sizes"][j], self.stages["patch_sizes"][j]
+        if self._stage_logged != j:
+            self.log.info(f"[Train] progressive stage {j + 1}/{len(self.stages['ends'])} from "
+                          f"iteration {t}: batch {batch} per card, patch {patch}")
+            self._stage_logged = j
+        rng = np.random.default_rng([self.cfg["Global"]["seed"] & 0xFFFFFFFF, 1, self.global_step,
+                                     self.rank])
+        n, h = noisy.shape[0], noisy.shape[2]
+        if batch < n:
+            idx = paddle.to_tensor(rng.choice(n, batch, replace=False))
+            noisy, clean = paddle.index_select(noisy, idx), paddle.index_select(clean, idx)
+        if patch < h:
+            y0, x0 = int((h - patch) * rng.random()), int((noisy.shape[3] - patch) * rng.random())
+            noisy = noisy[:, :, y0:y0 + patch, x0:x0 + patch]
+            clean = clean[:, :, y0:y0 + patch, x0:x0 + patch]
         return noisy, clean
 
     def _train_step(self, noisy, clean):
@@ -261,6 +318,8 @@ class Trainer:
         A step whose loss is not finite on any card is skipped on every card
         (see :func:`optimize_step`).
         """
+        if self.stages is not None:
+            noisy, clean = self._progressive_batch(noisy, clean)
         noisy, clean = self._mix(noisy, clean)
         loss, skipped = optimize_step(self.train_model, self.loss_fn, self.optimizer, noisy, clean,
                                       self.amp_level, self.scaler, any_rank=env.any_rank,
@@ -342,27 +401,38 @@ class Trainer:
     # -- loop ------------------------------------------------------------------------
 
     def train(self):
-        """Run the training to ``Global.epochs`` (or ``Global.max_iters``); returns the last eval."""
+        """Run the training to ``Global.epochs`` or ``Global.total_iters`` (or ``Global.max_iters``).
+
+        Returns the last evaluation. Iteration-based runs pass over the data
+        as many times as needed, validate every ``eval_interval_iters`` and
+        at the end, and save ``latest`` every ``save_interval_iters`` and at
+        the end.
+        """
         g = self.cfg["Global"]
         epochs = g["epochs"]
+        length = f"{epochs} epochs" if epochs else f"{self.total_iters} iterations"
+        # The passes over the data an iteration-based run makes, for the log lines.
+        shown_epochs = epochs or math.ceil(self.total_iters / self.iters_per_epoch)
         self.log.info(
             f"training {self.cfg['Arch']['name']} ({sum(int(np.prod(p.shape)) for p in self.model.parameters()):,} "
             f"parameters) on {self.world} {self.device.partition(':')[0]} process(es): {len(self.train_set)} "
-            f"samples, {self.iters_per_epoch} iterations per epoch, {epochs} epochs, "
+            f"samples, {self.iters_per_epoch} iterations per epoch, {length}, "
             f"batch {self.batch_size} per card")
         interactive = sys.stderr.isatty() and self.rank == 0
         last_eval = None
         stop = False
         meter = _Meter()
         self.model.train()
-        while self.epoch <= epochs and not stop:
+        if self.total_iters and self.global_step >= self.total_iters:
+            stop = True  # resumed from the final checkpoint
+        while (epochs is None or self.epoch <= epochs) and not stop:
             self.sampler.set_epoch(self.epoch, self.epoch_iter)
             bar = None
             if interactive:
                 from tqdm import tqdm
 
                 bar = tqdm(total=self.iters_per_epoch, initial=self.epoch_iter, leave=False,
-                           desc=f"epoch {self.epoch}/{epochs}", dynamic_ncols=True)
+                           desc=f"epoch {self.epoch}/{epochs or shown_epochs}", dynamic_ncols=True)
             tic = time.perf_counter()
             for noisy, clean in self.train_loader:
                 reader_cost = time.perf_counter() - tic
@@ -374,21 +444,31 @@ class Trainer:
                 meter.update(loss, skipped, batch_cost, reader_cost, noisy.shape[0] * self.world)
                 if bar is not None:
                     bar.update(1)
-                end_of_epoch = self.epoch_iter == self.iters_per_epoch
-                if self.epoch_iter % g["print_batch_step"] == 0 or end_of_epoch:
+                # Epoch-based runs log by position in the epoch, iteration-based ones by step.
+                it, its = ((self.epoch_iter, self.iters_per_epoch) if epochs else
+                           (self.global_step, self.total_iters))
+                if it % g["print_batch_step"] == 0 or it == its:
                     # All cards log at the same steps: the mean loss over every card.
                     mean_loss = self._check_finite(meter)
                     if bar is not None:
                         bar.set_postfix(loss=f"{mean_loss:.4f}")
                     ips = meter.samples / meter.batch_cost
                     self.log.info(format_train_line(
-                        self.epoch, epochs, self.epoch_iter, self.iters_per_epoch,
+                        self.epoch, epochs or shown_epochs, it, its,
                         mean_loss, lr, meter.batch_cost / meter.steps,
                         meter.reader_cost / meter.steps, ips,
                         eta=self._steps_left() * meter.batch_cost / meter.steps))
                     self.visual.scalars({"train/loss": mean_loss, "train/lr": lr, "train/ips": ips},
                                         self.global_step)
                     meter.reset()
+                if self.total_iters and self.global_step >= self.total_iters:
+                    if self.eval_loader is not None and g["eval_during_train"]:
+                        last_eval = self._eval()
+                    self._save("latest")
+                    stop = True
+                    break
+                # Iteration-based runs do nothing at epoch ends.
+                end_of_epoch = self.epoch_iter == self.iters_per_epoch and epochs is not None
                 every = g["eval_interval_iters"]
                 if self.eval_loader is not None and g["eval_during_train"] and every and \
                         self.global_step % every == 0 and not end_of_epoch:
@@ -406,6 +486,10 @@ class Trainer:
                 bar.close()
             if stop:
                 break
+            if epochs is None:
+                self.epoch += 1
+                self.epoch_iter = 0
+                continue
             if self.eval_loader is not None and g["eval_during_train"] and (
                     self.epoch % g["eval_interval"] == 0 or self.epoch == epochs):
                 last_eval = self._eval()
