@@ -57,7 +57,8 @@ def test_sidd_config_is_the_official_recipe():
     train = cfg["DataLoader"]["Train"]
     assert train["dataset"]["patch_size"] == 128 and train["dataset"]["augment"] is True
     assert train["sampler"]["batch_size"] == 16
-    assert train["mixup"] == {"start_epoch": 6, "alpha": 1.2}
+    assert train["mixup"] == {"start_epoch": 6, "alpha": 1.2, "use_identity": False,
+                              "one_lambda": False}
     assert cfg["DataLoader"]["Eval"]["dataset"]["name"] == "SIDDValidationBlocks"
     # Every constant of the recipe is written in the file itself, not left to defaults.
     with open(os.path.join(CONFIGS, "mirnet_sidd.yaml")) as f:
