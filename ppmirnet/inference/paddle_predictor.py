@@ -277,7 +277,8 @@ class PaddlePredictor:
             self._prepare_tensorrt()
         self.config = build_config(self.program, self.params, self.options)
         self._predictor = self._create(self.config)
-        self._input = self._predictor.get_input_handle(self._predictor.get_input_names()[0])
+        name = self._predictor.get_input_names()[0]
+        self._input = self._predictor.get_input_handle(name)
         self._output_name = self._predictor.get_output_names()[0]
 
     def _create(self, config):
@@ -352,17 +353,23 @@ class PaddlePredictor:
         return self.options.trt_max_size if self.options.use_tensorrt else None
 
     def __call__(self, batch):
-        """Restore a float32 NCHW batch in [0, 1]; returns a new array of the same shape."""
+        """Restore a float32 NCHW batch in [0, 1]; returns a new N x 3 x H x W array."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if batch.ndim != 4 or batch.shape[1] != 3:
-            raise UserError(f"expected a Nx3xHxW batch, got shape {batch.shape}")
+        # 3 channels, or 6 for the dual-pixel MIRNet-v2; the predictor does
+        # not report its input's channels, so a wrong count is its error.
+        if batch.ndim != 4:
+            raise UserError(f"expected an NCHW batch, got shape {batch.shape}")
         self._input.reshape(batch.shape)
         self._input.copy_from_cpu(batch)
-        if self.quiet:
-            with silenced_native_stdout():
+        try:
+            if self.quiet:
+                with silenced_native_stdout():
+                    self._predictor.run()
+            else:
                 self._predictor.run()
-        else:
-            self._predictor.run()
+        except (RuntimeError, ValueError) as err:
+            last = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            raise UserError(f"Paddle Inference cannot run a batch of shape {batch.shape}: {last}") from None
         return self._predictor.get_output_handle(self._output_name).copy_to_cpu()
 
     def describe(self):

@@ -33,25 +33,8 @@ class ContextBlock(nn.Layer):
         # dynamic in an exported graph.
         feats = x.reshape([0, 0, -1])  # N, C, HW
         mask = F.softmax(self.conv_mask(x).reshape([0, 1, -1]), axis=2)  # N, 1, HW
-        return _matmul_t(feats, mask).unsqueeze(-1)  # N, C, 1, 1
+        return paddle.matmul(feats, mask, transpose_y=True).unsqueeze(-1)  # N, C, 1, 1
 
     def forward(self, x):
         return x + self.channel_add_conv(self.context(x))
 
-
-def _matmul_t(x, y):
-    """``x @ y^T``, also when building a legacy (non-PIR) program.
-
-    Paddle 3.x's ``paddle.matmul`` only accepts PIR values in static mode, so
-    exporting the ``.pdmodel`` format (``FLAGS_enable_pir_api=0``, needed by
-    Paddle Serving) fails on it; there the op is appended directly.
-    """
-    if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
-        return paddle.matmul(x, y, transpose_y=True)
-    from paddle.base.layer_helper import LayerHelper
-
-    helper = LayerHelper("matmul_v2")
-    out = helper.create_variable_for_type_inference(x.dtype)
-    helper.append_op(type="matmul_v2", inputs={"X": x, "Y": y}, outputs={"Out": out},
-                     attrs={"trans_x": False, "trans_y": True})
-    return out

@@ -16,6 +16,11 @@ PReLU with one slope       the slope expanded to one per channel        Paddle I
 (``nn.PReLU()``)                                                        oneDNN (speed)
 channel max                the ``max`` reduction                        legacy ``.pdmodel``;
 (``ChannelMax``)                                                        one op in inference
+LeakyReLU (``nn.           ``maximum(x, slope * x)`` in a PIR program   Paddle Inference with
+LeakyReLU``, MIRNet-v2)                                                 oneDNN (PIR program)
+context weighted sum       the raw ``matmul_v2`` op when building a     legacy ``.pdmodel``
+(``ContextBlock``,         legacy program
+MIRNet-v2)
 =========================  ===========================================  ======================
 
 - ``bilinear_interp`` has no oneDNN kernel in Paddle Inference and its
@@ -30,6 +35,11 @@ channel max                the ``max`` reduction                        legacy `
 - :class:`ChannelMax` is a gather at the argmax for its cheap backward in
   training; a program without backward needs only the reduction, and
   ``argmax`` does not build in a legacy program.
+- Paddle Inference 3.3.1 crashes (segmentation fault in its oneDNN
+  conv + activation fusion) on a convolution followed by ``leaky_relu`` in a
+  PIR program; ``maximum(x, a * x)`` is LeakyReLU exactly for ``0 <= a <= 1``.
+- Paddle 3's ``paddle.matmul`` only accepts PIR values in static mode, as
+  ``F.sigmoid``; a legacy program gets the op appended directly.
 
 :func:`export_forms` swaps these layers in for the duration of an export and
 puts the originals back; parameters are shared, not copied.
@@ -42,6 +52,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from .context import ContextBlock
 from .layers import ChannelMax
 
 def _replicate_pad1(x):
@@ -96,6 +107,50 @@ class MaxReduce(nn.Layer):
         return x.max(axis=1, keepdim=True)
 
 
+class MaxLeakyReLU(nn.Layer):
+    """LeakyReLU with slope ``a`` in [0, 1] as ``maximum(x, a * x)`` in a PIR program.
+
+    A legacy program keeps ``leaky_relu`` (``maximum`` does not build there,
+    and the legacy passes do not crash on it).
+    """
+
+    def __init__(self, slope):
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x):
+        if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
+            return paddle.maximum(x, x * self.slope)
+        return F.leaky_relu(x, self.slope)
+
+
+def _legacy_matmul_t(x, y):
+    """``x @ y^T``, also when building a legacy (non-PIR) program."""
+    if paddle.in_dynamic_mode() or paddle.framework.in_pir_mode():
+        return paddle.matmul(x, y, transpose_y=True)
+    from paddle.base.layer_helper import LayerHelper
+
+    helper = LayerHelper("matmul_v2")
+    out = helper.create_variable_for_type_inference(x.dtype)
+    helper.append_op(type="matmul_v2", inputs={"X": x, "Y": y}, outputs={"Out": out},
+                     attrs={"trans_x": False, "trans_y": True})
+    return out
+
+
+class LegacyContextBlock(nn.Layer):
+    """:class:`ContextBlock` with its weighted sum built in legacy programs too."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.conv_mask = block.conv_mask  # shared with the original layer, not copied
+        self.channel_add_conv = block.channel_add_conv
+
+    def forward(self, x):
+        feats = x.reshape([0, 0, -1])
+        mask = F.softmax(self.conv_mask(x).reshape([0, 1, -1]), axis=2)
+        return x + self.channel_add_conv(_legacy_matmul_t(feats, mask).unsqueeze(-1))
+
+
 def _is_bilinear_x2(layer):
     return (isinstance(layer, nn.Upsample) and layer.mode == "bilinear"
             and not layer.align_corners and layer.align_mode == 0
@@ -113,6 +168,10 @@ def _export_form(layer):
         return LegacySigmoid()
     if isinstance(layer, nn.PReLU) and layer._num_parameters == 1 and layer._data_format == "NCHW":
         return ChannelwisePReLU(layer)
+    if isinstance(layer, nn.LeakyReLU) and 0.0 <= layer._negative_slope <= 1.0:
+        return MaxLeakyReLU(layer._negative_slope)
+    if isinstance(layer, ContextBlock):
+        return LegacyContextBlock(layer)
     return None
 
 
