@@ -188,7 +188,11 @@ _PAIRED_FOLDER = {
 
 _DATASETS = OneOf({
     # input/ + groundtruth/ PNG pairs matched by file name (SIDD patches, user data).
-    "PairedImageFolder": dict(_PAIRED_FOLDER),
+    "PairedImageFolder": dict(_PAIRED_FOLDER, input_dir=Field(str, "input"),
+                              target_dir=Field(str, "groundtruth")),
+    # DPDD: left/right dual-pixel views (16-bit PNG) stacked as 6 channels, and the target.
+    "DualPixelFolder": dict(_PAIRED_FOLDER, left_dir=Field(str, "inputL"),
+                            right_dir=Field(str, "inputR"), target_dir=Field(str, "target")),
     # The same, made by ppmirnet.data.lite (under root/train, root/val) when absent;
     # task: which degradation (denoise, sr at `scale`, lowlight).
     "LitePairs": dict(_PAIRED_FOLDER, split=Field(str, choices=("train", "val")),

@@ -5,12 +5,13 @@ import paddle
 from ..errors import ConfigError
 from ..registry import build
 from .dnd import DNDBenchmark
-from .paired import LitePairs, PairedImageFolder
+from .paired import DualPixelFolder, LitePairs, PairedImageFolder
 from .sampler import SeededBatchSampler, ShardSampler
 from .sidd import SIDDValidationBlocks
 
 DATASETS = {
     "PairedImageFolder": PairedImageFolder,
+    "DualPixelFolder": DualPixelFolder,
     "LitePairs": LitePairs,
     "SIDDValidationBlocks": SIDDValidationBlocks,
     "DNDBenchmark": DNDBenchmark,

@@ -22,15 +22,19 @@ def _stems(folder):
     return files
 
 
-def find_pairs(root):
+def find_pairs(root, input_dir="input", target_dir="groundtruth"):
     """``[(input path, groundtruth path), ...]`` of ``root/input`` and ``root/groundtruth``.
+
+    ``input_dir`` and ``target_dir`` name the two folders when they are
+    called otherwise (MIRNet-v2's official layout: ``input_crops`` and
+    ``target_crops``).
 
     Files pair by name without extension (``a.png`` with ``a.png`` or
     ``a.jpg``). A file without its partner, a missing folder or an empty one
     is a :class:`UserError` naming it.
     """
-    return find_pairs_in(os.path.join(root, "input"), os.path.join(root, "groundtruth"),
-                         hint=f"expected {root}/input and {root}/groundtruth holding "
+    return find_pairs_in(os.path.join(root, input_dir), os.path.join(root, target_dir),
+                         hint=f"expected {root}/{input_dir} and {root}/{target_dir} holding "
                               f"degraded/clean pairs with the same names; SIDD training "
                               f"patches are made by tools/prepare_sidd.py, the other "
                               f"datasets' by tools/prepare_data.py; see data/README.md")
@@ -77,11 +81,13 @@ class PairedImageFolder:
         repeat (int): how many times each pair appears in one epoch (many
             random crops of a few large images).
         cache (bool): keep decoded images in memory (small sets only).
+        input_dir, target_dir (str): the two folders' names under ``root``.
     """
 
-    def __init__(self, root, patch_size=None, augment=False, repeat=1, cache=False):
+    def __init__(self, root, patch_size=None, augment=False, repeat=1, cache=False,
+                 input_dir="input", target_dir="groundtruth"):
         self.root = root
-        self.pairs = find_pairs(root)
+        self.pairs = find_pairs(root, input_dir, target_dir)
         self.names = [os.path.basename(n) for n, _ in self.pairs]
         self.patch_size = patch_size
         self.augment = augment
@@ -138,3 +144,50 @@ class LitePairs(PairedImageFolder):
                  log=print, task="denoise", scale=4):
         ensure_lite_data(root, seed=DEFAULT_SEED, log=log, task=task, scale=scale)
         super().__init__(os.path.join(root, split), patch_size, augment, repeat, cache)
+
+
+class DualPixelFolder(PairedImageFolder):
+    """DPDD dual-pixel defocus deblurring: left and right views stacked as 6 channels.
+
+    ``root/<left_dir>``, ``root/<right_dir>`` and ``root/<target_dir>`` hold
+    16-bit PNGs with the same names. An item is ``(views, target)``: float32
+    6xHxW (left RGB then right RGB) and 3xHxW in [0, 1], read at full 16-bit
+    precision (divided by 65535). Crops and flips/rotations apply to the
+    three images alike.
+
+    Args:
+        root (str): the split's folder.
+        left_dir, right_dir, target_dir (str): the three folders' names.
+        Other arguments as :class:`PairedImageFolder`.
+    """
+
+    def __init__(self, root, patch_size=None, augment=False, repeat=1, cache=False,
+                 left_dir="inputL", right_dir="inputR", target_dir="target"):
+        # Every view has a target of its name and back, so both lists cover the same targets.
+        pairs = find_pairs(root, left_dir, target_dir)
+        right_of = {target: right for right, target in find_pairs(root, right_dir, target_dir)}
+        self.root = root
+        self.pairs = pairs  # (left, target)
+        self.rights = [right_of[t] for _, t in pairs]
+        self.names = [os.path.basename(n) for n, _ in pairs]
+        self.patch_size = patch_size
+        self.augment = augment
+        self.repeat = repeat
+        self._cache = {} if cache else None
+
+    def _load(self, i):
+        if self._cache is not None and i in self._cache:
+            return self._cache[i]
+        left_path, target_path = self.pairs[i]
+        left, _ = read_image(left_path)
+        right, _ = read_image(self.rights[i])
+        target, _ = read_image(target_path)
+        for path, img in ((self.rights[i], right), (target_path, target)):
+            if img.shape != left.shape:
+                raise UserError(f"{left_path} is {left.shape[1]}x{left.shape[0]} but {path} "
+                                f"is {img.shape[1]}x{img.shape[0]}")
+        pair = (np.concatenate([left, right], axis=2), target)
+        if self._cache is not None:
+            self._cache[i] = pair
+        return pair
+
