@@ -376,7 +376,8 @@ class Trainer:
         return result
 
     def _steps_left(self):
-        total = self.cfg["Global"]["epochs"] * self.iters_per_epoch
+        g = self.cfg["Global"]
+        total = g["total_iters"] or g["epochs"] * self.iters_per_epoch
         if self.cfg["Global"]["max_iters"]:
             total = min(total, self.cfg["Global"]["max_iters"])
         return max(total - self.global_step, 0)
