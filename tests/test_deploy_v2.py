@@ -8,7 +8,7 @@ import pytest
 
 from ppmirnet.export import export_inference_model
 from ppmirnet.inference.onnx_runtime import OnnxPredictor, export_onnx
-from ppmirnet.inference.predictor import PaddlePredictor, PredictorOptions
+from ppmirnet.inference.paddle_predictor import PaddlePredictor, PredictorOptions
 from ppmirnet.modeling import MIRNetV2
 import cv2
 
