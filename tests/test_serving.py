@@ -41,6 +41,8 @@ import mirnet_service as S  # noqa: E402
 RUN_SH = os.path.join(SERVING_DIR, "run.sh")
 CONFIG = os.path.join(SERVING_DIR, "config.yml")
 TILE, OVERLAP, MAX_PIXELS = 64, 16, 200 * 200
+# The service is started as one for another task than the config's default.
+TASK = "super-resolution_x4"
 
 
 def png_bytes(array):
@@ -141,8 +143,15 @@ def test_service_config_checks(tmp_path):
     (server / "serving_server_conf.prototxt").write_text("")
     overrides = [f"op.mirnet.local_service_conf.model_config={server}"]
     conf, processing = S.load_service_config(CONFIG, overrides)
-    assert processing == S.DEFAULT_PROCESSING
-    assert "processing" not in conf["op"]["mirnet"]
+    assert processing == dict(S.DEFAULT_PROCESSING, model={"name": "MIRNet", "task": "denoising"})
+    assert "processing" not in conf["op"]["mirnet"] and "model" not in conf["op"]["mirnet"]
+    _, processing = S.load_service_config(CONFIG, overrides + [
+        "op.mirnet.model.task=real super-resolution x4 (RealSR)"])
+    assert processing["model"] == {"name": "MIRNet", "task": "real super-resolution x4 (RealSR)"}
+    with pytest.raises(ConfigError, match="unknown key op.mirnet.model.scale"):
+        S.load_service_config(CONFIG, overrides + ["op.mirnet.model.scale=4"])
+    with pytest.raises(ConfigError, match="op.mirnet.model.task must be a non-empty string"):
+        S.load_service_config(CONFIG, overrides + ["op.mirnet.model.task=''"])
     assert conf["op"]["mirnet"]["local_service_conf"]["model_config"] == str(server)
     assert conf["op"]["mirnet"]["local_service_conf"]["client_type"] == "local_predictor"
     assert (conf["http_port"], conf["rpc_port"]) == (18080, 18085)
@@ -278,7 +287,9 @@ class Service:
     def restore(self, image_bytes):
         reply = self.post(S.build_request(image_bytes))
         assert reply["err_no"] == 0, reply
-        assert reply["key"] == ["image"]
+        # The reply names what the service runs (config.yml, op.mirnet.model).
+        assert reply["key"] == ["image", "model", "task"]
+        assert reply["value"][1:] == ["MIRNet", self.task]
         return cv2.imdecode(np.frombuffer(base64.b64decode(reply["value"][0]), np.uint8),
                             cv2.IMREAD_UNCHANGED)
 
@@ -301,12 +312,15 @@ def service(serving_python, exported, tmp_path_factory):
     cmd = ["bash", RUN_SH, "start", f"--model_dir={exported[0]}", f"--run_dir={run_dir}",
            f"--port={port}", f"--rpc_port={rpc_port}", f"--netns={netns}", "--timeout=240",
            f"--opt=op.mirnet.processing.tile={TILE}", f"--opt=op.mirnet.processing.tile_overlap={OVERLAP}",
-           f"--opt=op.mirnet.processing.max_pixels={MAX_PIXELS}"]
+           f"--opt=op.mirnet.processing.max_pixels={MAX_PIXELS}", f"--opt=op.mirnet.model.task={TASK}"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"mirnet service ready: http://127.0.0.1:{port}/mirnet/prediction")
     svc = Service(run_dir, port, netns)
+    svc.task = TASK
+    with open(os.path.join(run_dir, "server.log")) as f:
+        assert f"mirnet service: MIRNet for {TASK} at http://127.0.0.1:{port}/mirnet/prediction" in f.read()
     svc.start_seconds = time.perf_counter() - start
     try:
         yield svc

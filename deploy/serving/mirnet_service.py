@@ -10,9 +10,11 @@ overrides through :func:`ppmirnet.config.split_override`.
 Protocol (Paddle Serving's pipeline HTTP gateway)::
 
     POST /mirnet/prediction  {"key": ["image"], "value": ["<base64 PNG/JPEG/...>"]}
-    -> {"err_no": 0, "err_msg": "", "key": ["image"], "value": ["<base64 PNG>"]}
+    -> {"err_no": 0, "err_msg": "", "key": ["image", "model", "task"],
+        "value": ["<base64 PNG>", "MIRNet", "denoising"]}
 
-The reply image has the input's size, bit depth and channel layout.
+The reply image has the input's size, bit depth and channel layout; ``model``
+and ``task`` say what the service runs (``op.mirnet.model`` of its config).
 """
 
 import base64
@@ -37,6 +39,11 @@ DEFAULT_PROCESSING = {
     "tile": 512,
     "tile_overlap": 32,
 }
+
+# What the service restores (the same network serves every task of the paper),
+# named in its startup log and in every reply.
+MODEL_KEY = "model"
+DEFAULT_MODEL = {"name": "MIRNet", "task": "denoising"}
 
 # Product error numbers, reported as ``err_no`` next to Paddle Serving's own.
 ERR_BAD_REQUEST = 5001
@@ -199,7 +206,9 @@ def load_service_config(path, overrides=()):
 
     Returns ``(pipeline_conf, processing)``: the dict handed to Paddle
     Serving (with ``model_config`` made absolute, relative paths being relative
-    to the config file) and the op's processing settings, taken out of it.
+    to the config file) and the op's own settings, taken out of it: the
+    processing numbers and, under ``"model"``, the ``{"name", "task"}`` of
+    ``op.mirnet.model``.
     """
     import yaml
 
@@ -228,6 +237,18 @@ def load_service_config(path, overrides=()):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{path}: op.{OP_NAME}.{PROCESSING_KEY}.{key} must be an integer >= 0")
         processing[key] = value
+    model = dict(DEFAULT_MODEL)
+    given = op.pop(MODEL_KEY, None) or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"{path}: op.{OP_NAME}.{MODEL_KEY} must be a mapping with name and task")
+    unknown = sorted(set(given) - set(DEFAULT_MODEL))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key op.{OP_NAME}.{MODEL_KEY}.{unknown[0]} "
+                          f"(known: {', '.join(sorted(DEFAULT_MODEL))})")
+    for key, value in given.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{path}: op.{OP_NAME}.{MODEL_KEY}.{key} must be a non-empty string")
+        model[key] = value.strip()
     tile = processing["tile"]
     if tile and (tile % 8 or processing["tile_overlap"] >= tile):
         raise ConfigError(
@@ -243,6 +264,7 @@ def load_service_config(path, overrides=()):
             "converted model (no serving_server_conf.prototxt; run deploy/serving/convert.py)"
         )
     service["model_config"] = model_config
+    processing[MODEL_KEY] = model
     for key in ("http_port", "rpc_port"):
         if not isinstance(conf.get(key), int):
             raise ConfigError(f"{path}: {key} must be a port number")

@@ -1,4 +1,4 @@
-"""MIRNet denoising service on Paddle Serving's pipeline (HTTP + gRPC).
+"""MIRNet restoration service (denoising, super-resolution or enhancement) on Paddle Serving's pipeline.
 
 Run from the serving environment (``deploy/serving/.env``, Python 3.8/3.9)::
 
@@ -95,7 +95,9 @@ def build_service(processing):
         def postprocess(self, input_data, fetch_data, data_id=0, log_id=0):
             info = self.infos.pop(data_id)
             rgb = np.clip(from_batch(fetch_data["restored"])[0], 0.0, 1.0)
-            return {IMAGE_KEY: encode_reply(rgb, info)}, None, ""
+            model = self.processing["model"]
+            return {IMAGE_KEY: encode_reply(rgb, info), "model": model["name"],
+                    "task": model["task"]}, None, ""
 
     class MIRNetService(WebService):
         """Pipeline with a single MIRNet op."""
@@ -124,7 +126,9 @@ def main(argv=None):
     os.environ["SERVING_LOG_PATH"] = log_dir
     service = build_service(processing)
     service.prepare_pipeline_config(yml_dict=conf)
-    print(f"mirnet service: http://127.0.0.1:{conf['http_port']}/{OP_NAME}/prediction "
+    model = processing["model"]
+    print(f"mirnet service: {model['name']} for {model['task']} at "
+          f"http://127.0.0.1:{conf['http_port']}/{OP_NAME}/prediction "
           f"(rpc {conf['rpc_port']}, logs {log_dir})", flush=True)
     service.run_service()
 
