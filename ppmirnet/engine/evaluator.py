@@ -139,7 +139,7 @@ def _image_saver(folder, dataset, indices):
 
     def save(position, rgb):
         index = indices[position]
-        stem = os.path.splitext(names[index])[0] if names else f"{index:05d}"
+        stem = os.path.splitext(names[index % len(names)])[0] if names else f"{index:05d}"
         info = processing.ImageInfo(8, 3, None, rgb.shape[0], rgb.shape[1])
         processing.write_image(os.path.join(folder, stem + ".png"), rgb, info)
 
