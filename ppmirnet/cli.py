@@ -5,6 +5,7 @@ and the ``-c config -o Section.key=value`` arguments of the config-driven tools.
 """
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -19,11 +20,12 @@ def run_tool(main, argv=None):
     # Paddle warns at import that ccache (for building C++ extensions) is
     # absent; the tools build no extension, so it is only noise on stderr.
     warnings.filterwarnings("ignore", message="No ccache found")
+    _quiet_opencv()
     try:
         main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return getattr(err, "exit_code", 1)
     except ModuleNotFoundError as err:
         if err.name != "paddle":
             raise
@@ -34,6 +36,15 @@ def run_tool(main, argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _quiet_opencv():
+    # OpenCV prints its own warning lines for a broken file before the tool
+    # reports it by name (and exits 1): keep only the tool's message.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    if "cv2" in sys.modules:
+        cv2 = sys.modules["cv2"]
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def str2bool(value):

@@ -71,6 +71,26 @@ def _from_decoded(raw, name):
     return np.ascontiguousarray(rgb, dtype=np.float32) / info.max_value, info
 
 
+def image_size(path):
+    """``(width, height)`` that the header of the image file ``path`` declares.
+
+    Reads only the header (cheap for whole datasets); a missing file or one
+    that is not an image is a :class:`UserError` naming it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isfile(path):
+        raise UserError(f"image not found: {path}")
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Image.DecompressionBombError as err:
+        # Pillow refuses to even open an image with an absurd declared size.
+        raise UserError(f"{path}: the header declares an image too large to read ({err})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise UserError(f"cannot read {path} as an image ({err})") from None
+
+
 def read_image(path):
     """Read an image file as ``(RGB float32 HxWx3 in [0, 1], ImageInfo)``.
 

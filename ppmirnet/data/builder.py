@@ -1,10 +1,9 @@
 """Build datasets and data loaders from the ``DataLoader`` section of a config."""
 
-import paddle
-
 from ..errors import ConfigError
 from ..registry import build
 from .dnd import DNDBenchmark
+from .loader import GuardedLoader
 from .paired import DualPixelFolder, LitePairs, PairedImageFolder
 from .sampler import SeededBatchSampler, ShardSampler
 from .sidd import SIDDValidationBlocks
@@ -25,12 +24,8 @@ def build_dataset(cfg, log=print):
 
 
 def _loader(dataset, batch_sampler, loader_cfg):
-    return paddle.io.DataLoader(
-        dataset,
-        batch_sampler=batch_sampler,
-        num_workers=loader_cfg["num_workers"],
-        use_shared_memory=loader_cfg["use_shared_memory"],
-    )
+    return GuardedLoader(dataset, batch_sampler, num_workers=loader_cfg["num_workers"],
+                         use_shared_memory=loader_cfg["use_shared_memory"])
 
 
 def build_train_loader(section, seed, rank=0, world_size=1, log=print):

@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from ..errors import UserError
-from ..processing import IMAGE_EXTENSIONS, read_image
+from ..processing import IMAGE_EXTENSIONS, image_size, read_image
 from .lite import DEFAULT_SEED, ensure_lite_data
 from .transforms import paired_augment, paired_random_crop
 
@@ -60,6 +60,23 @@ def find_pairs_in(input_folder, gt_folder, hint=None):
             for s in sorted(noisy)]
 
 
+def check_pairs(pairs, patch_size=None):
+    """Check from the file headers that every pair matches in size and holds a patch.
+
+    Reads headers only, so a whole training set is checked in seconds before
+    a model is built; a bad pair is a :class:`UserError` naming both files
+    and their sizes.
+    """
+    for noisy_path, clean_path in pairs:
+        nw, nh = image_size(noisy_path)
+        cw, ch = image_size(clean_path)
+        if (nw, nh) != (cw, ch):
+            raise UserError(f"{noisy_path} is {nw}x{nh} but {clean_path} is {cw}x{ch}")
+        if patch_size and min(nw, nh) < patch_size:
+            raise UserError(f"{noisy_path} is {nw}x{nh}, smaller than the training patch_size "
+                            f"{patch_size}")
+
+
 def to_chw(img):
     """HxWxC float32 image -> contiguous CxHxW float32 array."""
     return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
@@ -88,6 +105,7 @@ class PairedImageFolder:
                  input_dir="input", target_dir="groundtruth"):
         self.root = root
         self.pairs = find_pairs(root, input_dir, target_dir)
+        check_pairs(self.pairs, patch_size)
         self.names = [os.path.basename(n) for n, _ in self.pairs]
         self.patch_size = patch_size
         self.augment = augment

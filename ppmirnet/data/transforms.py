@@ -17,7 +17,7 @@ def paired_random_crop(noisy, clean, patch_size, rng):
     if noisy.shape[:2] != (h, w):
         raise ValueError(f"noisy {noisy.shape[:2]} and clean {(h, w)} images differ in size")
     if h < patch_size or w < patch_size:
-        raise ValueError(f"image of {h}x{w} is smaller than the training patch {patch_size}")
+        raise ValueError(f"image of {w}x{h} is smaller than the training patch_size {patch_size}")
     top = int(rng.integers(0, h - patch_size + 1))
     left = int(rng.integers(0, w - patch_size + 1))
     sl = (slice(top, top + patch_size), slice(left, left + patch_size))

@@ -1,0 +1,216 @@
+"""Training and evaluation on bad data or under signals end promptly, cleanly and named."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import paddle
+import pytest
+
+from ppmirnet.config import load_config
+from ppmirnet.engine.trainer import Trainer
+
+from helpers import ROOT
+from lite_helpers import LITE_CONFIG, read
+
+SIZE = 40
+
+
+def _overrides(data, out, **extra):
+    values = {
+        "Global.output_dir": out,
+        "Global.epochs": 1,
+        "Global.print_batch_step": 1,
+        "Global.eval_during_train": False,
+        "Global.final_eval_vs_input": False,
+        "DataLoader.Train.dataset.name": "PairedImageFolder",
+        "DataLoader.Train.dataset.root": data,
+        "DataLoader.Train.dataset.patch_size": 32,
+        "DataLoader.Train.dataset.repeat": 2,
+        "DataLoader.Train.dataset.cache": False,
+        "DataLoader.Train.sampler.batch_size": 2,
+        "DataLoader.Eval.dataset.name": "PairedImageFolder",
+        "DataLoader.Eval.dataset.root": data,
+    }
+    values.update(extra)
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+def _make_pairs(root, count=4, size=SIZE):
+    rng = np.random.default_rng(0)
+    for sub in ("input", "groundtruth"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    for i in range(count):
+        clean = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        noisy = np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(os.path.join(root, "input", f"{i}.png"), noisy)
+        cv2.imwrite(os.path.join(root, "groundtruth", f"{i}.png"), clean)
+    return root
+
+
+def _truncate(path, keep=120):
+    """Keep the PNG header (it still declares the size) but lose the pixel data."""
+    with open(path, "rb") as f:
+        head = f.read(keep)
+    with open(path, "wb") as f:
+        f.write(head)
+
+
+def _train_cli(args, timeout=90, **popen):
+    env = dict(os.environ, GLOG_minloglevel="2")
+    cmd = [sys.executable, "tools/train.py", "-c", LITE_CONFIG, "-o", *args]
+    tic = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout, **popen)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"training did not end within {timeout} s")
+    return proc, time.perf_counter() - tic
+
+
+def _error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A good data set and a finished 1-epoch run on it (``latest`` saved)."""
+    base = tmp_path_factory.mktemp("bad")
+    data = _make_pairs(str(base / "data"))
+    out = str(base / "run")
+    Trainer(load_config(LITE_CONFIG, _overrides(data, out))).train()
+    return data, out
+
+
+@pytest.mark.parametrize("problem", ["size", "patch", "header"])
+def test_bad_pairs_are_found_before_the_model_is_built(tmp_path, problem):
+    data = _make_pairs(str(tmp_path / "data"))
+    bad = os.path.join(data, "groundtruth", "2.png")
+    extra = {}
+    if problem == "size":
+        cv2.imwrite(bad, np.zeros((SIZE - 4, SIZE, 3), np.uint8))
+        expected = f"{data}/input/2.png is {SIZE}x{SIZE} but {bad} is {SIZE}x{SIZE - 4}"
+    elif problem == "patch":
+        extra["DataLoader.Train.dataset.patch_size"] = 64
+        expected = f"{data}/input/0.png is {SIZE}x{SIZE}, smaller than the training patch_size 64"
+    else:
+        with open(bad, "wb") as f:
+            f.write(b"this is not an image")
+        expected = f"cannot read {bad} as an image"
+    out = tmp_path / "run"
+    proc, _ = _train_cli(_overrides(data, str(out), **extra))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = _error_lines(proc.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: " + expected), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()  # stopped before any file was written or the model built
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_sample_failing_during_training_ends_the_run(trained, tmp_path, workers):
+    data, run = trained
+    data = shutil.copytree(data, tmp_path / "data")
+    run = shutil.copytree(run, tmp_path / "run")
+    with open(run / "latest.pdparams", "rb") as f:
+        before = f.read()
+    bad = data / "input" / "3.png"
+    _truncate(bad)
+    proc, seconds = _train_cli(_overrides(str(data), str(run), **{
+        "Global.epochs": 3, "Global.resume": "auto",
+        "DataLoader.Train.loader.num_workers": workers}))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = _error_lines(proc.stderr)
+    assert lines == [f"error: cannot read {bad} as an image"], proc.stderr[-2000:]
+    assert seconds < 60
+    with open(run / "latest.pdparams", "rb") as f:
+        assert f.read() == before  # the last checkpoint is untouched
+    assert not [n for n in os.listdir(run) if n.startswith(".")]
+
+
+def test_evaluation_ends_on_a_bad_sample(trained, tmp_path):
+    data, run = trained
+    data = shutil.copytree(data, tmp_path / "data")
+    bad = data / "groundtruth" / "1.png"
+    _truncate(bad)
+    env = dict(os.environ, GLOG_minloglevel="2")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "tools/eval.py", "-c", LITE_CONFIG, "-o",
+             f"Global.pretrained_model={run}/latest", *_overrides(str(data), str(tmp_path / "o"))],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("evaluation did not end")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert _error_lines(proc.stderr) == [f"error: cannot read {bad} as an image"]
+
+
+def test_every_rank_exits_under_distributed_launch(trained, tmp_path):
+    data, _ = trained
+    data = shutil.copytree(data, tmp_path / "data")
+    bad = data / "input" / "3.png"
+    _truncate(bad)
+    logs = tmp_path / "launch"
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+           "--log_dir", str(logs), "tools/train.py", "-c", LITE_CONFIG, "-o",
+           *_overrides(str(data), str(tmp_path / "run"), **{"Global.epochs": 50})]
+    env = dict(os.environ, GLOG_minloglevel="2")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pytest.fail("a rank kept running after another failed")
+    assert proc.returncode != 0
+    worker_logs = "".join(read(logs / n) for n in os.listdir(logs) if n.startswith("workerlog"))
+    assert f"error: cannot read {bad} as an image" in worker_logs
+    # No process of the run is left (the launcher's group is empty).
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
+
+
+@pytest.mark.parametrize("signum,workers", [(signal.SIGINT, 0), (signal.SIGTERM, 2),
+                                            (signal.SIGINT, 2)])
+def test_a_signal_stops_training_after_the_step_with_a_checkpoint(trained, tmp_path, signum,
+                                                                  workers):
+    data, _ = trained
+    out = tmp_path / "run"
+    env = dict(os.environ, GLOG_minloglevel="2")
+    cmd = [sys.executable, "tools/train.py", "-c", LITE_CONFIG, "-o",
+           *_overrides(data, str(out), **{"Global.epochs": 200,
+                                          "DataLoader.Train.loader.num_workers": workers})]
+    # Its own process group, signalled as a whole, as Ctrl-C or a scheduler does.
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (
+                (out / "train.log").exists() and "iter: 2/" in read(out / "train.log")):
+            time.sleep(0.1)
+        os.killpg(proc.pid, signum)
+        tic = time.perf_counter()
+        _, stderr = proc.communicate(timeout=30)
+        seconds = time.perf_counter() - tic
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the run did not stop on the signal")
+    assert proc.returncode == 128 + signum, stderr[-2000:]
+    assert seconds < 15
+    lines = _error_lines(stderr)
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
+    name = signal.Signals(signum).name
+    assert lines[0].startswith(f"error: stopped by {name} at epoch ")
+    assert f"saved {out}/latest, continue with -o Global.resume=auto" in lines[0]
+    states = paddle.load(str(out / "latest.pdstates"), return_numpy=True)
+    assert f"(global step {states['global_step']})" in lines[0]
+    assert states["global_step"] >= 2
+    assert not [n for n in os.listdir(out) if n.startswith(".")]
+    with pytest.raises(ProcessLookupError):  # the loader's workers are gone too
+        os.killpg(proc.pid, 0)
