@@ -8,6 +8,7 @@ has no aliases. Which network a checkpoint holds is read off its keys.
 """
 
 import os
+import zipfile
 
 import numpy as np
 
@@ -39,11 +40,7 @@ def load_official_state_dict(path):
     if not os.path.isfile(path):
         raise UserError(f"checkpoint not found: {path}")
     if path.endswith(".npz"):
-        try:
-            with np.load(path) as data:
-                state = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as err:
-            raise UserError(f"cannot read {path} as .npz: {err}") from None
+        state = _load_npz(path)
     else:
         try:
             import torch
@@ -63,6 +60,40 @@ def load_official_state_dict(path):
     if not state:
         raise UserError(f"{path} holds no tensors")
     return {k[len("module."):] if k.startswith("module.") else k: np.asarray(v) for k, v in state.items()}
+
+
+def _load_npz(path):
+    # Object arrays are never loaded (that would run pickled code), and
+    # numpy's advice to allow it is not passed on.
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if not magic:
+        raise UserError(f"cannot read {path} as .npz: the file is empty")
+    if magic == b"\x93NUMPY":
+        raise UserError(f"cannot read {path} as .npz: it is a single .npy array, not an "
+                        f"archive of official key -> array")
+    if not magic.startswith(b"PK"):
+        raise UserError(f"cannot read {path} as .npz: not a zip archive of arrays")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise UserError(f"cannot read {path} as .npz: it holds pickled Python objects, "
+                            f"not plain arrays") from None
+        raise UserError(f"cannot read {path} as .npz: {err}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise UserError(f"cannot read {path} as .npz: not a valid archive ({err})") from None
+
+
+def check_finite(state, path):
+    """Refuse a checkpoint holding NaN or infinite values (a diverged training)."""
+    bad = [k for k, v in state.items()
+           if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v))]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ConversionError(f"{path} holds NaN or infinite values in {len(bad)} tensor(s) "
+                              f"({shown}); pass --allow_nan to convert it anyway")
 
 
 def infer_arch(state):
@@ -157,7 +188,7 @@ def convert_state_dict(official, model):
                             f"model {tuple(tensor.shape)}")
             continue
         first = by_tensor.setdefault(id(tensor), (src, value))
-        if first[0] != src and not np.array_equal(first[1], value):
+        if first[0] != src and not np.array_equal(first[1], value, equal_nan=True):
             problems.append(f"{src} should share its value with {first[0]} "
                             "(one module in the official network) but differs")
         converted[key] = value
@@ -189,19 +220,22 @@ def build_official(name, arch):
         raise ConversionError(f"the checkpoint's configuration cannot be built: {err}") from None
 
 
-def convert_checkpoint(src, dst, task=None):
+def convert_checkpoint(src, dst, task=None, allow_nan=False):
     """Convert the official checkpoint ``src`` to a Paddle ``.pdparams`` at ``dst``.
 
     Returns ``(network name, architecture)``. ``dst`` is written atomically
     and only after the whole checkpoint matched; it records the architecture
     (the ``Arch`` section, see :mod:`ppmirnet.engine.checkpoint`), so tools
-    given only these weights build the right network.
+    given only these weights build the right network. A checkpoint with NaN
+    or infinite values is refused unless ``allow_nan``.
     """
     import paddle
 
     from .engine.checkpoint import save_weights
 
     official = load_official_state_dict(src)
+    if not allow_nan:
+        check_finite(official, src)
     name, arch = infer_network(official, task)
     model = build_official(name, arch)
     converted = convert_state_dict(official, model)

@@ -23,6 +23,7 @@ import tempfile
 
 from .compat import pir_enabled, program_formats
 from .errors import UserError
+from .utils.io import ensure_dir
 
 INPUT_NAME = "x"
 
@@ -89,7 +90,7 @@ def export_inference_model(model, save_dir, legacy_format=False, prefix="inferen
     ``.pdmodel``). Files appear in ``save_dir`` only once every format was
     written. Returns the written file paths.
     """
-    os.makedirs(save_dir, exist_ok=True)
+    ensure_dir(save_dir)
     written = []
     with tempfile.TemporaryDirectory(dir=save_dir, prefix=".export-") as tmp:
         if legacy_format and pir_enabled():

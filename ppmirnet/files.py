@@ -15,6 +15,7 @@ import numpy as np
 
 from . import processing
 from .errors import UserError
+from .utils.io import check_output_dir
 
 
 class StageTimer:
@@ -77,8 +78,11 @@ def plan_outputs(inputs, output_dir):
     Raises :class:`UserError` when two inputs would write the same output
     (``a.jpg`` and ``a.png``), an output would overwrite an input, or
     ``output_dir`` is the folder of an input (results would mix with, or
-    replace, the originals).
+    replace, the originals). An ``output_dir`` that cannot be a folder (a
+    file in its place or above it, a read-only parent) is refused too; the
+    folder itself is made with the first file written.
     """
+    check_output_dir(output_dir)
     outputs, seen = [], {}
     real_inputs = {os.path.realpath(p): p for p in inputs}
     real_dir = os.path.realpath(output_dir)

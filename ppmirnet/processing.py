@@ -99,16 +99,26 @@ def read_image(path):
     """
     if not os.path.isfile(path):
         raise UserError(f"image not found: {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    return _from_decoded(raw, path)
+    return _from_decoded(_imdecode(np.fromfile(path, dtype=np.uint8), path), path)
 
 
 def decode_image(data, name="image"):
     """Decode encoded image bytes (PNG, JPEG, ...) like :func:`read_image`."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
-    return _from_decoded(raw, name)
+    return _from_decoded(_imdecode(np.frombuffer(data, dtype=np.uint8), name), name)
+
+
+def _imdecode(buf, name):
+    if not buf.size:
+        return None
+    try:
+        return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        # OpenCV refuses images whose header declares more pixels than
+        # CV_IO_MAX_IMAGE_PIXELS (2**30 by default) before decoding them.
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(err):
+            raise UserError(f"{name}: the header declares more pixels than OpenCV decodes "
+                            f"(CV_IO_MAX_IMAGE_PIXELS); not restored") from None
+        raise UserError(f"cannot read {name} as an image ({str(err).strip().splitlines()[-1]})") from None
 
 
 def to_storage(rgb, info):

@@ -20,11 +20,13 @@ def main(argv=None, prog=None):
     parser.add_argument("--dst", required=True, help="output Paddle weights (.pdparams)")
     parser.add_argument("--task", choices=["defocus_deblurring"], default=None,
                         help="MIRNet-v2 task (default: defocus_deblurring for 6 input channels)")
+    parser.add_argument("--allow_nan", action="store_true",
+                        help="convert even if the checkpoint holds NaN/inf values (refused by default)")
     args = parser.parse_args(argv)
 
     from ..convert import convert_checkpoint
 
-    name, arch = convert_checkpoint(args.src, args.dst, task=args.task)
+    name, arch = convert_checkpoint(args.src, args.dst, task=args.task, allow_nan=args.allow_nan)
     shown = ", ".join(f"{k}={v}" for k, v in arch.items())
     print(f"converted {args.src} -> {args.dst} ({name}: {shown})")
 

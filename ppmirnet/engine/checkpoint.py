@@ -22,7 +22,7 @@ import os
 import paddle
 
 from ..errors import UserError
-from ..utils.io import atomic_paddle_save, atomic_path
+from ..utils.io import atomic_paddle_save, atomic_path, ensure_dir
 
 EXTENSIONS = (".pdparams", ".pdopt", ".pdstates")
 # The key of the architecture record inside a .pdparams dict.
@@ -104,7 +104,7 @@ def save_checkpoint(prefix, model_state, optimizer_state, states, arch=None):
     ``arch`` (the ``Arch`` section) is recorded in the ``.pdparams``, so the
     weights alone rebuild their network.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+    ensure_dir(os.path.dirname(os.path.abspath(prefix)))
     recover(prefix)
     model_state = with_arch(model_state, arch)
     for ext, obj in zip(EXTENSIONS, (model_state, optimizer_state, states)):

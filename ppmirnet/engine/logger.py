@@ -5,6 +5,8 @@ import logging
 import os
 import sys
 
+from ..utils.io import ensure_dir
+
 LOGGER_NAME = "ppmirnet"
 
 
@@ -38,7 +40,7 @@ def setup_logger(log_file=None, rank=0):
     stream.setFormatter(fmt)
     logger.addHandler(stream)
     if log_file and rank == 0:
-        os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+        ensure_dir(os.path.dirname(os.path.abspath(log_file)))
         fh = logging.FileHandler(log_file, mode="a", encoding="utf-8")
         fh.setFormatter(fmt)
         logger.addHandler(fh)

@@ -249,6 +249,31 @@ def silenced_native_stdout():
         os.close(devnull)
 
 
+def check_program_file(path):
+    """Refuse a ``.pdmodel`` that is not a Paddle program before Paddle reads it.
+
+    Paddle's native loader crashes the process (segmentation fault) on some
+    files that parse as protocol buffers without being programs (a
+    ``.pdiparams`` or an ONNX model in its place); the Python parser of the
+    same format tells them apart safely.
+    """
+    if not path.endswith(".pdmodel"):
+        return
+    from google.protobuf.message import DecodeError
+    from paddle.base.proto import framework_pb2
+
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        program = framework_pb2.ProgramDesc.FromString(data)
+    except DecodeError:
+        program = None
+    ops = {op.type for op in program.blocks[0].ops} if program and program.blocks else set()
+    if not {"feed", "fetch"} <= ops:
+        raise UserError(f"{path} is not a Paddle inference program (damaged, or another "
+                        f"file under this name); export it again with tools/export_model.py")
+
+
 class PaddlePredictor:
     """An exported MIRNet run by Paddle Inference; call it on a float32 NCHW batch.
 
@@ -271,6 +296,7 @@ class PaddlePredictor:
         if legacy is None:
             legacy = not self.options.use_gpu and self.options.enable_mkldnn
         self.program, self.params = find_program(model_dir, prefer_legacy=legacy)
+        check_program_file(self.program)
         check_device_support(self.options)
         self.quiet = quiet
         if self.options.use_tensorrt:
@@ -286,7 +312,7 @@ class PaddlePredictor:
 
         try:
             return inference.create_predictor(config)
-        except (RuntimeError, ValueError, OSError) as err:
+        except (RuntimeError, ValueError, OSError, IndexError) as err:
             raise UserError(f"Paddle Inference cannot load {self.program}: {str(err).strip().splitlines()[-1]}") from err
 
     def _prepare_tensorrt(self):

@@ -1,8 +1,51 @@
 """Atomic writes: a file is either complete or absent, never half-written."""
 
 import contextlib
+import errno
 import os
 import tempfile
+
+from ..errors import UserError
+
+
+# Errors of writing a file that are the user's to fix (a path, a disk).
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                 errno.EFBIG, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ENAMETOOLONG}
+
+
+def _write_error(path, err):
+    return UserError(f"cannot write {path}: {err.strerror or err}")
+
+
+def check_output_dir(path, what="output folder"):
+    """Check that ``path`` can be created or written as a folder, without creating it.
+
+    A file in its place or above it, or a read-only parent, is a
+    :class:`UserError` naming it, raised before any work is done.
+    """
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{what} {path} exists and is not a folder")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError(f"{what} {path} cannot be created: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what} {path} cannot be created or written: {existing} is read-only")
+
+
+def ensure_dir(path):
+    """``os.makedirs(path, exist_ok=True)`` with failures as a :class:`UserError` naming it."""
+    if os.path.isdir(path):
+        return
+    check_output_dir(path, "folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UserError(f"cannot create folder {path}: a file has that name") from None
+        raise UserError(f"cannot create folder {path}: {err.strerror or err}") from None
 
 
 @contextlib.contextmanager
@@ -10,17 +53,27 @@ def atomic_path(path):
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     On an exception (or a kill before the rename) ``path`` keeps its previous
-    content and the temporary file is removed.
+    content and the temporary file is removed. A write that fails for a
+    reason the user can fix (full disk, read-only or wrong path) is a
+    :class:`UserError` naming ``path``.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    ensure_dir(directory)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    except OSError as err:
+        raise _write_error(path, err) from None
     os.close(fd)
     try:
-        yield tmp
-        # mkstemp creates the file owner-only; give it the mode a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            # mkstemp creates the file owner-only; give it the mode a plain open() would.
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, path)
+        except OSError as err:
+            if err.errno in _WRITE_ERRNOS:
+                raise _write_error(path, err) from None
+            raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
