@@ -11,7 +11,8 @@ import paddle
 import pytest
 
 from ppmirnet import processing
-from ppmirnet.errors import UserError
+from ppmirnet.config import load_config
+from ppmirnet.errors import ConfigError, UserError
 from ppmirnet.export import export_inference_model
 from ppmirnet.modeling import MIRNet
 from ppmirnet.utils import io
@@ -191,3 +192,25 @@ def test_convert_refuses_nan_weights_unless_allowed(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert np.isnan(paddle.load(str(dst))["conv_in.weight"].numpy().flat[3])
 
+
+
+@pytest.mark.parametrize("override,reason", [(f"Arch.n_feat={n}", f"n_feat is {n}, must be >= 8")
+                                             for n in range(1, 8)]
+                         + [("Arch.kernel_size=4", "kernel_size is 4, must be odd")])
+def test_an_architecture_that_cannot_be_built_is_refused_at_config_load(override, reason):
+    with pytest.raises(ConfigError) as err:
+        load_config(LITE_CONFIG, [override])
+    assert str(err.value).startswith(LITE_CONFIG) and reason in str(err.value)
+
+
+def test_mirnetv2_widths_are_checked_at_config_load():
+    with pytest.raises(ConfigError, match=r"MIRNetV2 n_feat=20, chan_factor=1.5"):
+        load_config(LITE_CONFIG, ["Arch.name=MIRNetV2", "Arch.n_feat=20"])
+
+
+def test_train_with_a_bad_architecture_is_one_line_and_writes_nothing(tmp_path):
+    out = tmp_path / "run"
+    line = _one_line(run_cli("tools/train.py", "-c", LITE_CONFIG, "-o", "Arch.n_feat=4",
+                             f"Global.output_dir={out}"))
+    assert line.startswith(f"error: {LITE_CONFIG}") and "n_feat is 4, must be >= 8" in line
+    assert not out.exists()
