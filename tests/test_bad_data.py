@@ -14,6 +14,7 @@ import pytest
 
 from ppmirnet.config import load_config
 from ppmirnet.engine.trainer import Trainer
+from ppmirnet.errors import UserError
 
 from helpers import ROOT
 from lite_helpers import LITE_CONFIG, read
@@ -214,3 +215,32 @@ def test_a_signal_stops_training_after_the_step_with_a_checkpoint(trained, tmp_p
     assert not [n for n in os.listdir(out) if n.startswith(".")]
     with pytest.raises(ProcessLookupError):  # the loader's workers are gone too
         os.killpg(proc.pid, 0)
+
+
+def test_the_lite_config_trains_on_the_users_own_paired_folder(tmp_path):
+    """README: any paired folder works with -o DataLoader.Train.dataset.root=DIR."""
+    data = _make_pairs(str(tmp_path / "mine"))
+    overrides = _overrides(data, str(tmp_path / "run"))
+    overrides.remove("DataLoader.Train.dataset.name=PairedImageFolder")  # the lite config's own
+    cfg = load_config(LITE_CONFIG, overrides)
+    assert cfg["DataLoader"]["Train"]["dataset"]["name"] == "LitePairs"
+    trainer = Trainer(cfg)
+    assert [os.path.basename(n) for n, _ in trainer.train_set.pairs] == [f"{i}.png" for i in range(4)]
+    trainer.train()
+    assert os.path.isfile(tmp_path / "run" / "latest.pdparams")
+    assert sorted(os.listdir(data)) == ["groundtruth", "input"]  # nothing added to the user's data
+
+
+def test_a_folder_that_is_no_dataset_is_never_offered_for_deletion(tmp_path):
+    from ppmirnet.data.paired import LitePairs
+
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(UserError) as err:
+        LitePairs(str(mine), "train")
+    message = str(err.value)
+    assert message.startswith(f"{mine} is neither a paired folder (input/ and groundtruth/) nor "
+                              f"the lite set")
+    assert "remove" not in message and "delete" not in message
+    assert os.listdir(mine) == ["holiday.jpg"]

@@ -251,23 +251,32 @@ def make_lite_data(out, seed=DEFAULT_SEED, overwrite=False, task="denoise", scal
     return summary
 
 
+def is_paired_folder(root):
+    """Whether ``root`` holds ``input/`` and ``groundtruth/`` (a :class:`PairedImageFolder`)."""
+    return all(os.path.isdir(os.path.join(root, d)) for d in ("input", "groundtruth"))
+
+
 def ensure_lite_data(root, seed=DEFAULT_SEED, log=print, task="denoise", scale=4):
     """Generate the lite set of ``task`` under ``root`` unless both splits are already there.
 
     An existing set made for another task or scale is a :class:`UserError`.
+    Data already in ``root`` is never touched: a folder that is neither the
+    lite set nor empty is a :class:`UserError` saying what was expected.
     """
     if all(os.path.isdir(os.path.join(root, s, d)) for s in ("train", "val")
            for d in ("input", "groundtruth")):
         _check_task(root, task, scale)
         return False
-    if os.path.exists(root) and os.listdir(root):
-        raise UserError(f"{root} exists but is not a complete lite set (expected train/ and val/ "
-                        f"with input/ and groundtruth/); remove it to regenerate it")
+    if os.path.exists(root) and (not os.path.isdir(root) or os.listdir(root)):
+        raise UserError(f"{root} is neither a paired folder (input/ and groundtruth/) nor the "
+                        f"lite set (train/ and val/, each with input/ and groundtruth/); give "
+                        f"dataset.root a folder of one of these layouts, or a new folder to "
+                        f"generate the lite set in")
     if os.path.isdir(root):
         os.rmdir(root)
     what = {"denoise": "denoising", "sr": f"x{scale} super-resolution",
             "lowlight": "low-light"}.get(task, task)
-    log(f"generating the lite {what} data set in {root} (seed {seed})")
+    log(f"generating the lite {what} data set in {os.path.abspath(root)} (seed {seed})")
     make_lite_data(root, seed=seed, task=task, scale=scale)
     return True
 

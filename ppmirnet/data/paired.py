@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..processing import IMAGE_EXTENSIONS, image_size, read_image
-from .lite import DEFAULT_SEED, ensure_lite_data
+from .lite import DEFAULT_SEED, ensure_lite_data, is_paired_folder
 from .transforms import paired_augment, paired_random_crop
 
 
@@ -150,6 +150,9 @@ class PairedImageFolder:
 class LitePairs(PairedImageFolder):
     """:class:`PairedImageFolder` over ``root/<split>`` of the lite set, generated if absent.
 
+    A ``root`` that is itself a paired folder (``input/`` + ``groundtruth/``)
+    is used as it is, so a lite config trains on the user's own pairs.
+
     Args:
         root (str): the lite set's folder (``data/lite``).
         split (str): ``train`` or ``val``.
@@ -160,8 +163,14 @@ class LitePairs(PairedImageFolder):
 
     def __init__(self, root, split, patch_size=None, augment=False, repeat=1, cache=False,
                  log=print, task="denoise", scale=4):
-        ensure_lite_data(root, seed=DEFAULT_SEED, log=log, task=task, scale=scale)
-        super().__init__(os.path.join(root, split), patch_size, augment, repeat, cache)
+        if is_paired_folder(root):
+            # The user's own pairs given to a lite config (README: any paired folder works).
+            log(f"{root} holds input/ and groundtruth/: using its pairs ({split} split ignored)")
+            folder = root
+        else:
+            ensure_lite_data(root, seed=DEFAULT_SEED, log=log, task=task, scale=scale)
+            folder = os.path.join(root, split)
+        super().__init__(folder, patch_size, augment, repeat, cache)
 
 
 class DualPixelFolder(PairedImageFolder):
