@@ -481,7 +481,7 @@ def load_config(path, overrides=None):
 
     Returns the resolved config: a plain dict holding every key of the schema.
     """
-    raw = _read_yaml(path)
+    raw = _anchor_paths(_read_yaml(path), path)
     raw = apply_overrides(raw, overrides, path)
     for key, value in raw.items():
         if isinstance(value, dict) or key not in SCHEMA:
@@ -524,6 +524,40 @@ def _check_length(cfg, path):
     if patch != max(prog["patch_sizes"]):
         raise ConfigError(f"{path}: DataLoader.Train.dataset.patch_size must be the largest "
                           f"progressive patch size ({max(prog['patch_sizes'])})")
+
+
+# The repository (configs/ lives in it) and the config keys that are paths.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PATH_KEYS = {
+    "Global": ("output_dir", "save_inference_dir", "pretrained_model"),
+    "dataset": ("root", "noisy_mat", "gt_mat"),
+}
+
+
+def _anchor_paths(raw, path):
+    """Relative paths written in the repository's own configs are relative to the repository.
+
+    ``./output/...`` and ``./data/lite`` then mean the same folders (ignored by
+    git) whatever the working directory; paths given with ``-o`` and those of
+    configs outside the repository stay relative to the working directory.
+    """
+    if os.path.commonpath([os.path.abspath(path), REPO_ROOT]) != REPO_ROOT:
+        return raw
+
+    def anchor(section, kind):
+        for key in _PATH_KEYS[kind]:
+            value = section.get(key)
+            if isinstance(value, str) and value and not os.path.isabs(value):
+                section[key] = os.path.normpath(os.path.join(REPO_ROOT, value))
+
+    raw = copy.deepcopy(raw)
+    if isinstance(raw.get("Global"), dict):
+        anchor(raw["Global"], "Global")
+    for mode in ("Train", "Eval"):
+        section = (raw.get("DataLoader") or {}).get(mode)
+        if isinstance(section, dict) and isinstance(section.get("dataset"), dict):
+            anchor(section["dataset"], "dataset")
+    return raw
 
 
 def dump_config(cfg):

@@ -1,5 +1,6 @@
 """Training and evaluation on bad data or under signals end promptly, cleanly and named."""
 
+import json
 import os
 import shutil
 import signal
@@ -244,3 +245,24 @@ def test_a_folder_that_is_no_dataset_is_never_offered_for_deletion(tmp_path):
                               f"the lite set")
     assert "remove" not in message and "delete" not in message
     assert os.listdir(mine) == ["holiday.jpg"]
+
+
+def test_tools_run_elsewhere_write_under_the_repository_not_the_working_directory(tmp_path):
+    """The built-in configs' ./output and ./data mean the repository's (ignored) folders."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    env = dict(os.environ, GLOG_minloglevel="2")
+    # The config is resolved in a child process working in that other folder.
+    code = ("import json; from ppmirnet.config import load_config; "
+            f"c = load_config({LITE_CONFIG!r}, ['DataLoader.Eval.dataset.root=mine']); "
+            "print(json.dumps([c['Global']['output_dir'], c['Global']['save_inference_dir'], "
+            "c['DataLoader']['Train']['dataset']['root'], c['DataLoader']['Eval']['dataset']['root']]))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=dict(env, PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out, inference, train_root, eval_root = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == os.path.join(ROOT, "output", "mirnet_lite")
+    assert inference == os.path.join(ROOT, "inference", "mirnet_lite")
+    assert train_root == os.path.join(ROOT, "data", "lite")
+    assert eval_root == "mine"  # a path the user typed stays relative to where they are
+    assert os.listdir(elsewhere) == []

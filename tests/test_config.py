@@ -69,8 +69,10 @@ def test_sidd_config_is_the_official_recipe():
 
 def test_dnd_config_inherits_the_sidd_network():
     cfg = load_config(os.path.join(CONFIGS, "mirnet_dnd.yaml"))
-    assert cfg["DataLoader"]["Eval"]["dataset"] == {"name": "DNDBenchmark", "root": "./data/DND"}
-    assert cfg["Arch"]["n_feat"] == 64 and cfg["Global"]["output_dir"] == "./output/mirnet_dnd"
+    assert cfg["DataLoader"]["Eval"]["dataset"] == {"name": "DNDBenchmark",
+                                                    "root": os.path.join(ROOT, "data", "DND")}
+    assert cfg["Arch"]["n_feat"] == 64
+    assert cfg["Global"]["output_dir"] == os.path.join(ROOT, "output", "mirnet_dnd")
 
 
 def test_overrides_are_parsed_as_yaml(tmp_path):

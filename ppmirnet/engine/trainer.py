@@ -164,6 +164,8 @@ class Trainer:
         self._stage_logged = None
 
         self.log = setup_logger(os.path.join(self.output_dir, "train.log"), self.rank)
+        self.log.info(f"writing config.yaml, train.log and checkpoints to "
+                      f"{os.path.abspath(self.output_dir)}")
         if self.rank == 0:
             save_config(cfg, os.path.join(self.output_dir, "config.yaml"))
         self.visual = VisualLog(os.path.join(self.output_dir, "vdl")
