@@ -12,16 +12,19 @@ where no Python 3.8/3.9 exists.
 import base64
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -470,3 +473,94 @@ def test_stop_leaves_nothing_running(service):
     again = subprocess.run(["bash", RUN_SH, "stop", f"--run_dir={service.run_dir}"],
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and again.stderr.strip() == "[run.sh] not running"
+
+
+def _listening(pid, port):
+    """Local addresses listening on ``port`` in the network namespace of ``pid`` (from /proc)."""
+    found = []
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            next(f)
+            for line in f:
+                local, state = line.split()[1], line.split()[3]
+                addr, hexport = local.split(":")
+                if state == "0A" and int(hexport, 16) == port:
+                    found.append(addr)
+    return found
+
+
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+@pytest.fixture(scope="module")
+def photo_service(serving_python, tmp_path_factory):
+    """The service with the smallest MIRNet and a 12-megapixel limit, for full-size photos."""
+    paddle.seed(6)
+    model = MIRNet(n_feat=8, n_RRG=1, n_MSRB=1, height=1, width=1)
+    model.eval()
+    model_dir = str(tmp_path_factory.mktemp("photo_model"))
+    export_inference_model(model, model_dir, legacy_format=True)
+    run_dir = str(tmp_path_factory.mktemp("photo_run"))
+    netns = _netns_usable()
+    port = 18080 if netns else _free_port()
+    rpc_port = 18085 if netns else _free_port()
+    cmd = ["bash", RUN_SH, "start", f"--model_dir={model_dir}", f"--run_dir={run_dir}",
+           f"--port={port}", f"--rpc_port={rpc_port}", f"--netns={netns}", "--timeout=240",
+           f"--opt=op.mirnet.processing.max_pixels={4000 * 3000}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    svc = Service(run_dir, port, netns)
+    svc.rpc_port, svc.ready_line = rpc_port, proc.stdout.strip()
+    try:
+        yield svc
+    finally:
+        subprocess.run(["bash", RUN_SH, "stop", f"--run_dir={run_dir}"], capture_output=True, timeout=120)
+        if _group_alive(svc.pid):
+            os.killpg(svc.pid, signal.SIGKILL)
+
+
+def test_both_ports_listen_on_loopback_only_and_the_ready_line_says_so(photo_service):
+    svc = photo_service
+    assert svc.ready_line.startswith(
+        f"mirnet service ready: http://127.0.0.1:{svc.port}/mirnet/prediction (listening on "
+        f"127.0.0.1 only: HTTP {svc.port}, gRPC {svc.rpc_port}; ")
+    for port in (svc.port, svc.rpc_port):
+        addresses = _listening(svc.pid, port)
+        assert addresses and set(addresses) <= LOOPBACK, (port, addresses)
+
+
+def test_a_12_megapixel_photo_round_trip(photo_service):
+    """4000x3000: the reply (a PNG of about 30 MB in base64) passes every hop."""
+    rng = np.random.default_rng(12)
+    img = rng.integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    data = png_bytes(img)
+    out = photo_service.restore(data)
+    assert out.shape == (3000, 4000, 3) and out.dtype == np.uint8
+    assert len(base64.b64encode(cv2.imencode(".png", out)[1])) > 4 * 2 ** 20  # over gRPC's default
+    assert float(np.abs(out.astype(float) - img).mean()) < 64  # a restoration, not noise
+
+
+def test_beyond_max_pixels_is_refused_from_the_header(photo_service):
+    """A PNG declaring 4001x3000 is answered at once (no decoding, no pixel read)."""
+    def chunk(kind, payload):
+        return (len(payload).to_bytes(4, "big") + kind + payload
+                + (zlib.crc32(kind + payload) & 0xFFFFFFFF).to_bytes(4, "big"))
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4001, 3000, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    tic = time.perf_counter()
+    reply = photo_service.post(S.build_request(png))
+    assert reply["err_no"] == S.ERR_TOO_LARGE
+    assert "image of 4001x3000 (12003000 pixels) is larger than the service's limit of 12000000" \
+        in reply["err_msg"]
+    assert time.perf_counter() - tic < 10
+    # A body larger than any accepted image is refused before it is read.
+    spec = importlib.util.spec_from_file_location("gateway", os.path.join(SERVING_DIR, "gateway.py"))
+    gateway = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gateway)
+    limit = gateway.message_limit(4000 * 3000)
+    req = urllib.request.Request(photo_service.url, data=b"", method="POST",
+                                 headers={"Content-Length": str(limit + 1)})
+    with photo_service.netns():
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=30)
+    assert err.value.code == 413

@@ -2,7 +2,7 @@
 # Start or stop the MIRNet denoising service (Paddle Serving pipeline).
 #
 #   bash deploy/serving/run.sh start --model_dir=DIR [--port=18080] [--rpc_port=PORT]
-#                                    [--devices=""] [--run_dir=DIR] [--netns=False]
+#                                    [--host=127.0.0.1] [--devices=""] [--run_dir=DIR] [--netns=False]
 #                                    [--timeout=300] [--opt=KEY=VALUE ...]
 #   bash deploy/serving/run.sh stop   [--run_dir=DIR]
 #   bash deploy/serving/run.sh status [--run_dir=DIR]
@@ -11,7 +11,8 @@
 #   the exported model (DIR with inference.pdmodel + inference.pdiparams) into
 #   RUN_DIR/serving_server unless that conversion is already up to date, starts
 #   web_service.py in its own session in the background and returns once the
-#   service answers on http://127.0.0.1:PORT/mirnet/prediction.
+#   service answers on http://HOST:PORT/mirnet/prediction. Both ports listen
+#   on --host only (default 127.0.0.1; 0.0.0.0: every interface).
 #   --netns=True runs it in a private network namespace (unshare -n): only
 #   processes entered into it (nsenter --net=/proc/PID/ns/net) can reach it.
 #   --opt overrides a key of config.yml (repeatable), e.g.
@@ -25,7 +26,7 @@ set +m  # no job control: the background service is not made a group leader here
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "error: $*" >&2; exit 1; }
 log() { echo "[run.sh] $*" >&2; }
 
@@ -42,6 +43,7 @@ ACTION="${1:-}"
 shift
 MODEL_DIR=""
 PORT=18080
+HOST=127.0.0.1
 RPC_PORT=""
 DEVICES=""
 RUN_DIR="${HERE}/output"
@@ -58,6 +60,7 @@ while [ $# -gt 0 ]; do
     esac
     case "$key" in
         --model_dir) MODEL_DIR="$val" ;;
+        --host) HOST="$val" ;;
         --port) PORT="$val" ;;
         --rpc_port) RPC_PORT="$val" ;;
         --devices) DEVICES="$val" ;;
@@ -118,15 +121,24 @@ model_stamp() {
     (cd "$MODEL_DIR" && sha256sum inference.pdmodel inference.pdiparams)
 }
 
+# Where a client on this machine reaches the service.
+url_host() {
+    case "$HOST" in
+        0.0.0.0|::) echo 127.0.0.1 ;;
+        *:*) echo "[${HOST}]" ;;
+        *) echo "$HOST" ;;
+    esac
+}
+
 # One request that only a fully started service answers with err_no 5001
 # (empty image): it has passed the gateway, the pipeline and the op.
 probe() {
     local enter=()
     if is_true "$NETNS"; then enter=(nsenter "--net=/proc/$1/ns/net"); fi
-    "${enter[@]}" "$PY" - "$PORT" <<'EOF' >/dev/null 2>&1
+    "${enter[@]}" "$PY" - "$PORT" "$(url_host)" <<'EOF' >/dev/null 2>&1
 import json, sys, urllib.request
 req = urllib.request.Request(
-    "http://127.0.0.1:%s/mirnet/prediction" % sys.argv[1],
+    "http://%s:%s/mirnet/prediction" % (sys.argv[2], sys.argv[1]),
     data=json.dumps({"key": ["image"], "value": [""]}).encode(),
     headers={"Content-Type": "application/json"})
 reply = json.loads(urllib.request.urlopen(req, timeout=5).read())
@@ -162,7 +174,7 @@ do_start() {
     fi
 
     local cmd=("$PY" "${HERE}/web_service.py" --config="${HERE}/config.yml" --log_dir="$RUN_DIR"
-               --opt "http_port=${PORT}" "rpc_port=${RPC_PORT}"
+               --opt "host=${HOST}" "http_port=${PORT}" "rpc_port=${RPC_PORT}"
                "op.mirnet.local_service_conf.model_config=${server}"
                "op.mirnet.local_service_conf.devices=${DEVICES}" ${OPTS[@]+"${OPTS[@]}"})
     if is_true "$NETNS"; then
@@ -192,9 +204,11 @@ do_start() {
         fi
         sleep 0.5
     done
-    local where="127.0.0.1"
-    is_true "$NETNS" && where="127.0.0.1 in the network namespace of pid ${pid}"
-    echo "mirnet service ready: http://127.0.0.1:${PORT}/mirnet/prediction (${where}; pid ${pid}; log ${LOG_FILE})"
+    local where="listening on ${HOST} only"
+    case "$HOST" in 0.0.0.0|::) where="listening on all interfaces" ;; esac
+    where="${where}: HTTP ${PORT}, gRPC ${RPC_PORT}"
+    is_true "$NETNS" && where="${where}; in the network namespace of pid ${pid}"
+    echo "mirnet service ready: http://$(url_host):${PORT}/mirnet/prediction (${where}; pid ${pid}; log ${LOG_FILE})"
 }
 
 case "$ACTION" in

@@ -7,8 +7,9 @@ Run from the serving environment (``deploy/serving/.env``, Python 3.8/3.9)::
         --opt op.mirnet.local_service_conf.devices="" op.mirnet.processing.tile=256
 
 Any ``key.path=value`` of config.yml can be overridden, after ``--opt`` /
-``-o`` or on its own. Then ``POST http://127.0.0.1:<http_port>/mirnet/prediction``
-with ``{"key": ["image"], "value": ["<base64 image>"]}``; see README.md.
+``-o`` or on its own. Then ``POST http://<host>:<http_port>/mirnet/prediction``
+with ``{"key": ["image"], "value": ["<base64 image>"]}``; see README.md. Both
+ports listen on ``host`` only (default 127.0.0.1; 0.0.0.0 for every interface).
 """
 
 import argparse
@@ -18,6 +19,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 
 from ppmirnet.cli import run_tool  # noqa: E402
 from mirnet_service import OP_NAME, check_ports_free, load_service_config  # noqa: E402
@@ -114,10 +116,36 @@ def build_service(processing):
     return MIRNetService(name=OP_NAME)
 
 
+def _host_port(host, port):
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_grpc_to(host):
+    """Make the pipeline's gRPC server listen on ``host`` only.
+
+    Paddle Serving 0.9 binds ``[::]:<rpc_port>`` (every interface) with no
+    setting; its server is made with ``grpc.server``, so the address is
+    rewritten there, for this process only.
+    """
+    import grpc
+
+    make = grpc.server
+
+    def server(*args, **kwargs):
+        srv = make(*args, **kwargs)
+        add = srv.add_insecure_port
+        srv.add_insecure_port = lambda address: add(_host_port(host, address.rsplit(":", 1)[1]))
+        return srv
+
+    grpc.server = server
+
+
 def main(argv=None):
     """Load the config, build the pipeline and serve until killed."""
     args = parse_args(argv)
     conf, processing = load_service_config(args.config, args.opt + args.overrides)
+    # Ours, not Paddle Serving's: the address both ports listen on.
+    host = str(conf.pop("host", None) or "127.0.0.1")
     check_ports_free(conf)
     log_dir = os.path.abspath(args.log_dir)
     os.makedirs(log_dir, exist_ok=True)
@@ -126,10 +154,25 @@ def main(argv=None):
     os.environ["SERVING_LOG_PATH"] = log_dir
     service = build_service(processing)
     service.prepare_pipeline_config(yml_dict=conf)
+    # Paddle Serving's Go gateway (4 MiB replies, every interface) is replaced
+    # by gateway.py: a non-positive http_port makes the pipeline skip it.
+    from gateway import make_server, message_limit, start_in_thread
+
+    limit = message_limit(processing["max_pixels"])
+    everywhere = host in ("0.0.0.0", "::")
+    rpc_host = "127.0.0.1" if everywhere else host
+    service._server._http_port = -1
+    bind_grpc_to(host)
+    # Opened once the pipeline listens: its op processes are forked before,
+    # so none of them inherits the HTTP socket.
+    start_in_thread(lambda: make_server(host, conf["http_port"],
+                                        _host_port(rpc_host, conf["rpc_port"]), OP_NAME, limit),
+                    (rpc_host, conf["rpc_port"]))
+    where = "all interfaces" if everywhere else f"{host} only"
     model = processing["model"]
-    print(f"mirnet service: {model['name']} for {model['task']} at "
-          f"http://127.0.0.1:{conf['http_port']}/{OP_NAME}/prediction "
-          f"(rpc {conf['rpc_port']}, logs {log_dir})", flush=True)
+    print(f"mirnet service: {model['name']} for {model['task']} at http://{_host_port(rpc_host, conf['http_port'])}/{OP_NAME}/prediction "
+          f"(HTTP {conf['http_port']} and gRPC {conf['rpc_port']} on {where}; messages up to "
+          f"{limit} bytes; logs {log_dir})", flush=True)
     service.run_service()
 
 
