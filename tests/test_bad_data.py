@@ -177,47 +177,6 @@ def test_every_rank_exits_under_distributed_launch(trained, tmp_path):
         os.killpg(proc.pid, 0)
 
 
-@pytest.mark.parametrize("signum,workers", [(signal.SIGINT, 0), (signal.SIGTERM, 2),
-                                            (signal.SIGINT, 2)])
-def test_a_signal_stops_training_after_the_step_with_a_checkpoint(trained, tmp_path, signum,
-                                                                  workers):
-    data, _ = trained
-    out = tmp_path / "run"
-    env = dict(os.environ, GLOG_minloglevel="2")
-    cmd = [sys.executable, "tools/train.py", "-c", LITE_CONFIG, "-o",
-           *_overrides(data, str(out), **{"Global.epochs": 200,
-                                          "DataLoader.Train.loader.num_workers": workers})]
-    # Its own process group, signalled as a whole, as Ctrl-C or a scheduler does.
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not (
-                (out / "train.log").exists() and "iter: 2/" in read(out / "train.log")):
-            time.sleep(0.1)
-        os.killpg(proc.pid, signum)
-        tic = time.perf_counter()
-        _, stderr = proc.communicate(timeout=30)
-        seconds = time.perf_counter() - tic
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("the run did not stop on the signal")
-    assert proc.returncode == 128 + signum, stderr[-2000:]
-    assert seconds < 15
-    lines = _error_lines(stderr)
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-2000:]
-    name = signal.Signals(signum).name
-    assert lines[0].startswith(f"error: stopped by {name} at epoch ")
-    assert f"saved {out}/latest, continue with -o Global.resume=auto" in lines[0]
-    states = paddle.load(str(out / "latest.pdstates"), return_numpy=True)
-    assert f"(global step {states['global_step']})" in lines[0]
-    assert states["global_step"] >= 2
-    assert not [n for n in os.listdir(out) if n.startswith(".")]
-    with pytest.raises(ProcessLookupError):  # the loader's workers are gone too
-        os.killpg(proc.pid, 0)
-
-
 def test_the_lite_config_trains_on_the_users_own_paired_folder(tmp_path):
     """README: any paired folder works with -o DataLoader.Train.dataset.root=DIR."""
     data = _make_pairs(str(tmp_path / "mine"))
