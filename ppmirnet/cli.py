@@ -42,9 +42,9 @@ def _quiet_opencv():
     # OpenCV prints its own warning lines for a broken file before the tool
     # reports it by name (and exits 1): keep only the tool's message.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    if "cv2" in sys.modules:
-        cv2 = sys.modules["cv2"]
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    logging = getattr(getattr(sys.modules.get("cv2"), "utils", None), "logging", None)
+    if logging is not None:  # OpenCV 4+ (3.4, in the serving environment, has none)
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
 
 
 def str2bool(value):
