@@ -10,10 +10,10 @@ from .sidd import SIDDValidationBlocks
 
 DATASETS = {
     "PairedImageFolder": PairedImageFolder,
-    "DualPixelFolder": DualPixelFolder,
     "LitePairs": LitePairs,
     "SIDDValidationBlocks": SIDDValidationBlocks,
     "DNDBenchmark": DNDBenchmark,
+    "DualPixelFolder": DualPixelFolder,
 }
 
 
