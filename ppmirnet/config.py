@@ -502,8 +502,8 @@ def load_config(path, overrides=None):
 
 def _check_length(cfg, path):
     """Epochs or iterations (not both), and progressive stages that fit the run and the loader."""
-    g = cfg["Global"]
-    if (g["epochs"] is None) == (g["total_iters"] is None):
+    global_cfg = cfg["Global"]
+    if (global_cfg["epochs"] is None) == (global_cfg["total_iters"] is None):
         raise ConfigError(f"{path}: set exactly one of Global.epochs (epoch-based training) and "
                           f"Global.total_iters (iteration-based)")
     train = cfg["DataLoader"]["Train"]
@@ -514,9 +514,9 @@ def _check_length(cfg, path):
     if len(given) != 3 or len({len(v) for v in prog.values()}) != 1 or not prog["iters"]:
         raise ConfigError(f"{path}: DataLoader.Train.progressive needs batch_sizes, patch_sizes "
                           f"and iters as lists of one length")
-    if g["total_iters"] is None or sum(prog["iters"]) != g["total_iters"]:
+    if global_cfg["total_iters"] is None or sum(prog["iters"]) != global_cfg["total_iters"]:
         raise ConfigError(f"{path}: DataLoader.Train.progressive.iters sum to "
-                          f"{sum(prog['iters'])}, but Global.total_iters is {g['total_iters']}")
+                          f"{sum(prog['iters'])}, but Global.total_iters is {global_cfg['total_iters']}")
     if train["sampler"]["batch_size"] != max(prog["batch_sizes"]):
         raise ConfigError(f"{path}: DataLoader.Train.sampler.batch_size must be the largest "
                           f"progressive batch size ({max(prog['batch_sizes'])})")

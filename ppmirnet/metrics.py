@@ -91,13 +91,13 @@ def ssim(img1, img2, data_range=1.0):
 
 def _gaussian_valid(x):
     """``x`` filtered by the SSIM window, only where the whole window fits."""
-    r = SSIM_WINDOW // 2
-    t = np.arange(-r, r + 1, dtype=np.float64)
-    g = np.exp(-t * t / (2 * SSIM_SIGMA ** 2))
-    g /= g.sum()
+    radius = SSIM_WINDOW // 2
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-offsets * offsets / (2 * SSIM_SIGMA ** 2))
+    weights /= weights.sum()
     h, w = x.shape
-    rows = sum(g[k] * x[k:h - 2 * r + k] for k in range(SSIM_WINDOW))
-    return sum(g[k] * rows[:, k:w - 2 * r + k] for k in range(SSIM_WINDOW))
+    rows = sum(weights[k] * x[k:h - 2 * radius + k] for k in range(SSIM_WINDOW))
+    return sum(weights[k] * rows[:, k:w - 2 * radius + k] for k in range(SSIM_WINDOW))
 
 
 def rgb_to_y(rgb):
