@@ -20,12 +20,12 @@ class ContextBlock(nn.Layer):
 
     def __init__(self, channels, bias=False):
         super().__init__()
-        b = None if bias else False
-        self.conv_mask = nn.Conv2D(channels, 1, 1, bias_attr=b)
+        conv_bias = None if bias else False
+        self.conv_mask = nn.Conv2D(channels, 1, 1, bias_attr=conv_bias)
         self.channel_add_conv = nn.Sequential(
-            nn.Conv2D(channels, channels, 1, bias_attr=b),
+            nn.Conv2D(channels, channels, 1, bias_attr=conv_bias),
             nn.LeakyReLU(0.2),
-            nn.Conv2D(channels, channels, 1, bias_attr=b),
+            nn.Conv2D(channels, channels, 1, bias_attr=conv_bias),
         )
 
     def context(self, x):

@@ -19,11 +19,11 @@ class RCB(nn.Layer):
 
     def __init__(self, channels, groups=1, bias=False):
         super().__init__()
-        b = None if bias else False
+        conv_bias = None if bias else False
         self.body = nn.Sequential(
-            nn.Conv2D(channels, channels, 3, padding=1, groups=groups, bias_attr=b),
+            nn.Conv2D(channels, channels, 3, padding=1, groups=groups, bias_attr=conv_bias),
             nn.LeakyReLU(0.2),
-            nn.Conv2D(channels, channels, 3, padding=1, groups=groups, bias_attr=b),
+            nn.Conv2D(channels, channels, 3, padding=1, groups=groups, bias_attr=conv_bias),
         )
         self.act = nn.LeakyReLU(0.2)
         self.gcnet = ContextBlock(channels, bias=bias)

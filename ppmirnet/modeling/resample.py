@@ -54,17 +54,17 @@ class ResidualDownSample(nn.Layer):
 
     def __init__(self, channels, bias=False):
         super().__init__()
-        b = None if bias else False
+        conv_bias = None if bias else False
         self.top = nn.Sequential(
-            nn.Conv2D(channels, channels, 1, bias_attr=b),
+            nn.Conv2D(channels, channels, 1, bias_attr=conv_bias),
             nn.PReLU(),
-            nn.Conv2D(channels, channels, 3, padding=1, bias_attr=b),
+            nn.Conv2D(channels, channels, 3, padding=1, bias_attr=conv_bias),
             nn.PReLU(),
             BlurPool(channels),
-            nn.Conv2D(channels, channels * 2, 1, bias_attr=b),
+            nn.Conv2D(channels, channels * 2, 1, bias_attr=conv_bias),
         )
         self.bot = nn.Sequential(
-            BlurPool(channels), nn.Conv2D(channels, channels * 2, 1, bias_attr=b)
+            BlurPool(channels), nn.Conv2D(channels, channels * 2, 1, bias_attr=conv_bias)
         )
 
     def forward(self, x):
@@ -89,17 +89,17 @@ class ResidualUpSample(nn.Layer):
 
     def __init__(self, channels, bias=False):
         super().__init__()
-        b = None if bias else False
+        conv_bias = None if bias else False
         self.top = nn.Sequential(
-            nn.Conv2D(channels, channels, 1, bias_attr=b),
+            nn.Conv2D(channels, channels, 1, bias_attr=conv_bias),
             nn.PReLU(),
-            nn.Conv2DTranspose(channels, channels, 3, stride=2, padding=[1, 0, 1, 0], bias_attr=b),
+            nn.Conv2DTranspose(channels, channels, 3, stride=2, padding=[1, 0, 1, 0], bias_attr=conv_bias),
             nn.PReLU(),
-            nn.Conv2D(channels, channels // 2, 1, bias_attr=b),
+            nn.Conv2D(channels, channels // 2, 1, bias_attr=conv_bias),
         )
         self.bot = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-            nn.Conv2D(channels, channels // 2, 1, bias_attr=b),
+            nn.Conv2D(channels, channels // 2, 1, bias_attr=conv_bias),
         )
 
     def forward(self, x):
