@@ -253,8 +253,9 @@ def _free_port():
 class Service:
     """A started service: where it listens and how to reach it."""
 
-    def __init__(self, run_dir, port, netns):
+    def __init__(self, run_dir, port, netns, task):
         self.run_dir, self.port, self.netns_enabled = run_dir, port, netns
+        self.task = task  # what the service says it runs (op.mirnet.model.task)
         self.url = f"http://127.0.0.1:{port}/mirnet/prediction"
         with open(os.path.join(run_dir, "server.pid")) as f:
             self.pid = int(f.read())
@@ -320,8 +321,7 @@ def service(serving_python, exported, tmp_path_factory):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"mirnet service ready: http://127.0.0.1:{port}/mirnet/prediction")
-    svc = Service(run_dir, port, netns)
-    svc.task = TASK
+    svc = Service(run_dir, port, netns, TASK)
     with open(os.path.join(run_dir, "server.log")) as f:
         assert f"mirnet service: MIRNet for {TASK} at http://127.0.0.1:{port}/mirnet/prediction" in f.read()
     svc.start_seconds = time.perf_counter() - start
@@ -509,7 +509,7 @@ def photo_service(serving_python, tmp_path_factory):
            f"--opt=op.mirnet.processing.max_pixels={4000 * 3000}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    svc = Service(run_dir, port, netns)
+    svc = Service(run_dir, port, netns, "denoising")  # config.yml's task
     svc.rpc_port, svc.ready_line = rpc_port, proc.stdout.strip()
     try:
         yield svc
