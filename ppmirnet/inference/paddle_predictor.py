@@ -296,8 +296,9 @@ class PaddlePredictor:
         if legacy is None:
             legacy = not self.options.use_gpu and self.options.enable_mkldnn
         self.program, self.params = find_program(model_dir, prefer_legacy=legacy)
-        check_program_file(self.program)
+        # What this Paddle build cannot do is said before the files are read.
         check_device_support(self.options)
+        check_program_file(self.program)
         self.quiet = quiet
         if self.options.use_tensorrt:
             self._prepare_tensorrt()
