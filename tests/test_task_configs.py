@@ -6,11 +6,9 @@ Y channel of the saved 8-bit output with ``scale`` border pixels cropped,
 enhancement on RGB floats over the full image.
 """
 
-import importlib.util
 import inspect
 import json
 import os
-import sys
 
 import cv2
 import numpy as np
@@ -18,13 +16,12 @@ import paddle
 import pytest
 from skimage import data
 
-from ppmirnet.cli import run_tool
 from ppmirnet.config import load_config
 from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine.dygraph import DygraphRunner
 from ppmirnet.modeling import MIRNet
 
-from helpers import ROOT
+from helpers import ROOT, run_tool_in_process
 
 CONFIGS = os.path.join(ROOT, "configs")
 TASKS = {  # config -> (color, crop_border, quantize, paper PSNR in its header)
@@ -36,22 +33,6 @@ TASKS = {  # config -> (color, crop_border, quantize, paper PSNR in its header)
 }
 SMALL = {"name": "MIRNet", "in_channels": 3, "out_channels": 3, "n_feat": 8, "kernel_size": 3,
          "stride": 2, "n_RRG": 1, "n_MSRB": 1, "height": 3, "width": 2, "bias": False}
-
-
-def _tool(name):
-    tools_dir = os.path.join(ROOT, "tools")
-    if tools_dir not in sys.path:
-        sys.path.insert(0, tools_dir)
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", os.path.join(tools_dir, name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _run(name, argv, capsys):
-    code = run_tool(_tool(name).main, argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _write(path, rgb01):
@@ -107,7 +88,7 @@ def test_task_config_evaluates_a_paired_folder_with_its_protocol(config, paired,
     path, model = weights
     color, border, quantize, _ = TASKS[config]
     saved = tmp_path / "restored"
-    code, out, err = _run("eval", [
+    code, out, err = run_tool_in_process("eval", [
         "-c", os.path.join(CONFIGS, config), "-o", f"Global.pretrained_model={path}",
         f"Global.output_dir={tmp_path}", "Global.device=cpu",
         f"DataLoader.Eval.dataset.root={paired}", "DataLoader.Eval.loader.num_workers=0",
@@ -162,7 +143,7 @@ def test_prepare_realsr_pairs_lr_with_hr_per_camera_and_scale(tmp_path, capsys):
                     folder = src / camera / split / str(scale)
                     _write(folder / f"{camera}_{i:03d}_HR.png", _photo(i))
                     _write(folder / f"{camera}_{i:03d}_LR{scale}.png", _photo(10 * scale + i))
-    code, out, err = _run("prepare_data", ["--dataset", "realsr", "--scale", "4", "--split", "Test",
+    code, out, err = run_tool_in_process("prepare_data", ["--dataset", "realsr", "--scale", "4", "--split", "Test",
                                            "--src", str(src), "--out", str(tmp_path / "t4"),
                                            "--whole"], capsys)
     assert code == 0, err
@@ -178,8 +159,8 @@ def test_prepare_realsr_pairs_lr_with_hr_per_camera_and_scale(tmp_path, capsys):
 
     args = ["--dataset", "realsr", "--scale", "2", "--src", str(src), "--patch_size", "16",
             "--num_patches", "3", "--seed", "9"]
-    assert _run("prepare_data", args + ["--out", str(tmp_path / "a")], capsys)[0] == 0
-    assert _run("prepare_data", args + ["--out", str(tmp_path / "b"), "--workers", "2"], capsys)[0] == 0
+    assert run_tool_in_process("prepare_data", args + ["--out", str(tmp_path / "a")], capsys)[0] == 0
+    assert run_tool_in_process("prepare_data", args + ["--out", str(tmp_path / "b"), "--workers", "2"], capsys)[0] == 0
     files = sorted(os.listdir(tmp_path / "a" / "input"))
     assert len(files) == 12 and files[0] == "0001_001.png"
     for name in files:  # seeded whatever the workers; input and ground truth cut alike
@@ -194,12 +175,12 @@ def test_prepare_realsr_pairs_lr_with_hr_per_camera_and_scale(tmp_path, capsys):
             if np.array_equal(lr[t:t + 16, l:l + 16], p_in)]
     assert len(hits) == 1 and np.array_equal(hr[hits[0][0]:hits[0][0] + 16, hits[0][1]:hits[0][1] + 16], p_gt)
 
-    code, _, err = _run("prepare_data", ["--dataset", "realsr", "--src", str(src), "--out", "x"], capsys)
+    code, _, err = run_tool_in_process("prepare_data", ["--dataset", "realsr", "--src", str(src), "--out", "x"], capsys)
     assert code == 1 and "--dataset realsr needs --scale" in err
     os.remove(src / "Canon" / "Train" / "2" / "Canon_002_HR.png")
-    code, _, err = _run("prepare_data", args + ["--out", str(tmp_path / "c")], capsys)
+    code, _, err = run_tool_in_process("prepare_data", args + ["--out", str(tmp_path / "c")], capsys)
     assert code == 1 and "Canon_002_LR2.png has no HR image" in err
-    code, _, err = _run("prepare_data", ["--dataset", "realsr", "--scale", "3", "--src", str(src),
+    code, _, err = run_tool_in_process("prepare_data", ["--dataset", "realsr", "--scale", "3", "--src", str(src),
                                          "--out", str(tmp_path / "d")], capsys)
     assert code == 1 and "no <camera>/Train/3/*_LR3.png images in" in err
 
@@ -211,18 +192,18 @@ def test_prepare_enhancement_sets(tmp_path, capsys, dataset, input_dir, gt_dir):
     for i in (1, 2, 3):
         _write(src / input_dir / f"{i}.png", _photo(i) * 0.1)
         _write(src / gt_dir / f"{i}.png", _photo(i))
-    code, out, err = _run("prepare_data", ["--dataset", dataset, "--src", str(src), "--out",
+    code, out, err = run_tool_in_process("prepare_data", ["--dataset", dataset, "--src", str(src), "--out",
                                            str(tmp_path / "test"), "--whole"], capsys)
     assert code == 0, err
     assert sorted(os.listdir(tmp_path / "test" / "groundtruth")) == ["1.png", "2.png", "3.png"]
-    code, out, err = _run("prepare_data", ["--dataset", dataset, "--src", str(src), "--out",
+    code, out, err = run_tool_in_process("prepare_data", ["--dataset", dataset, "--src", str(src), "--out",
                                            str(tmp_path / "train"), "--patch_size", "32",
                                            "--num_patches", "2"], capsys)
     assert code == 0 and "wrote 6 patch pairs from 3 images" in out
     os.remove(src / gt_dir / "3.png")
-    code, _, err = _run("prepare_data", ["--dataset", dataset, "--src", str(src), "--out",
+    code, _, err = run_tool_in_process("prepare_data", ["--dataset", dataset, "--src", str(src), "--out",
                                          str(tmp_path / "x"), "--whole"], capsys)
     assert code == 1 and f"{input_dir}/3.png has no ground truth in" in err
-    code, _, err = _run("prepare_data", ["--dataset", dataset, "--src", str(tmp_path / "none"),
+    code, _, err = run_tool_in_process("prepare_data", ["--dataset", dataset, "--src", str(tmp_path / "none"),
                                          "--out", str(tmp_path / "y")], capsys)
     assert code == 1 and "folder not found" in err

@@ -1,6 +1,5 @@
 """The command-line tools: help, errors, eval/predict/export results, data tools."""
 
-import importlib.util
 import json
 import os
 import sys
@@ -11,33 +10,14 @@ import paddle
 import pytest
 
 from ppmirnet import metrics, processing
-from ppmirnet.cli import run_tool
 from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine.dygraph import DygraphRunner
 from ppmirnet.modeling import MIRNet
 
-from helpers import ROOT, run_cli
+from helpers import ROOT, load_tool, run_cli, run_tool_in_process
 from lite_helpers import LITE_CONFIG
 
 TOOLS = ["train", "eval", "predict", "export_model", "make_lite_data", "prepare_sidd"]
-
-
-def _tool(name):
-    """Import tools/<name>.py as a module (its _bootstrap needs tools/ on sys.path)."""
-    tools_dir = os.path.join(ROOT, "tools")
-    if tools_dir not in sys.path:
-        sys.path.insert(0, tools_dir)
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", os.path.join(tools_dir, name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _run(name, argv, capsys):
-    """Run a tool in-process; returns (exit code, stdout, stderr)."""
-    code = run_tool(_tool(name).main, argv)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +50,10 @@ def _common(lite_root, out_dir, w=None):
 @pytest.mark.parametrize("name", TOOLS)
 def test_help_explains_the_tool(name, capsys):
     with pytest.raises(SystemExit) as exc:
-        _tool(name).main(["--help"])
+        load_tool(name).main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    doc = _tool(name).__doc__.strip().splitlines()[0]
+    doc = load_tool(name).__doc__.strip().splitlines()[0]
     assert doc in text and "usage:" in text
 
 
@@ -93,22 +73,22 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
 
 def test_user_mistakes_name_the_file(lite_root, weights, tmp_path, capsys):
     w, _ = weights
-    code, _, err = _run("train", ["-c", str(tmp_path / "none.yaml")], capsys)
+    code, _, err = run_tool_in_process("train", ["-c", str(tmp_path / "none.yaml")], capsys)
     assert code == 1 and "config file not found" in err and "none.yaml" in err
-    code, _, err = _run("eval", _common(lite_root, tmp_path), capsys)
+    code, _, err = run_tool_in_process("eval", _common(lite_root, tmp_path), capsys)
     assert code == 1 and "no weights given: pass -o Global.pretrained_model" in err
-    code, _, err = _run("eval", _common(lite_root, tmp_path, str(tmp_path / "nope")), capsys)
+    code, _, err = run_tool_in_process("eval", _common(lite_root, tmp_path, str(tmp_path / "nope")), capsys)
     assert code == 1 and f"pretrained model not found: {tmp_path / 'nope'}.pdparams" in err
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
-    code, _, err = _run("predict", _common(lite_root, tmp_path, w) +
+    code, _, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) +
                         ["--input", str(bad), "--output", str(tmp_path / "o")], capsys)
     assert code == 1 and f"cannot read {bad} as an image" in err
     assert not (tmp_path / "o" / "bad.png").exists()
-    code, _, err = _run("predict", _common(lite_root, tmp_path, w) +
+    code, _, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) +
                         ["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")], capsys)
     assert code == 1 and f"input not found: {tmp_path / 'missing'}" in err
-    code, _, err = _run("export_model", _common(lite_root, tmp_path), capsys)
+    code, _, err = run_tool_in_process("export_model", _common(lite_root, tmp_path), capsys)
     assert code == 1 and "no weights given" in err
 
 
@@ -116,7 +96,7 @@ def test_user_mistakes_name_the_file(lite_root, weights, tmp_path, capsys):
 
 def test_eval_reports_and_saves_metrics(lite_root, weights, tmp_path, capsys):
     w, model = weights
-    code, out, err = _run("eval", _common(lite_root, tmp_path, w) + ["--with_input=True"], capsys)
+    code, out, err = run_tool_in_process("eval", _common(lite_root, tmp_path, w) + ["--with_input=True"], capsys)
     assert code == 0, err
     with open(tmp_path / "eval_result.json") as f:
         report = json.load(f)
@@ -140,7 +120,7 @@ def test_eval_reports_and_saves_metrics(lite_root, weights, tmp_path, capsys):
                                   "description": metrics.describe_protocol({})}
     assert "[Eval] protocol: RGB in [0, 1], peak 1; full image; float output" in out
 
-    code, out, _ = _run("eval", _common(lite_root, tmp_path, w) +
+    code, out, _ = run_tool_in_process("eval", _common(lite_root, tmp_path, w) +
                         ["--ensemble", "--save_json", str(tmp_path / "ens.json")], capsys)
     assert code == 0 and "ensemble: x8" in out
     with open(tmp_path / "ens.json") as f:
@@ -152,7 +132,7 @@ def test_eval_y_protocol_saves_images_and_records_the_protocol(lite_root, weight
                                                               capsys):
     w, model = weights
     saved = tmp_path / "restored"
-    code, out, err = _run("eval", _common(lite_root, tmp_path, w) + [
+    code, out, err = run_tool_in_process("eval", _common(lite_root, tmp_path, w) + [
         "-o", "Metric={color: y, crop_border: 3, quantize: true}", "--save_images", str(saved)],
         capsys)
     assert code == 0, err
@@ -192,7 +172,7 @@ def test_eval_on_sidd_blocks_and_dnd_submission(weights, tmp_path, capsys):
     scipy.io.savemat(tmp_path / "g.mat", {"ValidationGtBlocksSrgb": clean})
     dataset = (f"DataLoader.Eval.dataset={{name: SIDDValidationBlocks, noisy_mat: {tmp_path / 'n.mat'}, "
                f"gt_mat: {tmp_path / 'g.mat'}}}")
-    code, out, err = _run("eval", ["-c", LITE_CONFIG, "-o", f"Global.pretrained_model={w}",
+    code, out, err = run_tool_in_process("eval", ["-c", LITE_CONFIG, "-o", f"Global.pretrained_model={w}",
                                    f"Global.output_dir={tmp_path}", dataset,
                                    "DataLoader.Eval.sampler.batch_size=3"], capsys)
     assert code == 0, err
@@ -214,7 +194,7 @@ def test_eval_on_sidd_blocks_and_dnd_submission(weights, tmp_path, capsys):
         refs = [f.create_dataset(f"b{i}", data=np.array([[1, 1, 24, 24], [5, 9, 36, 40]], float).T).ref
                 for i in range(2)]
         f.create_group("info").create_dataset("boundingboxes", data=np.array([refs], dtype=h5py.ref_dtype))
-    code, out, err = _run("eval", ["-c", LITE_CONFIG, "-o", f"Global.pretrained_model={w}",
+    code, out, err = run_tool_in_process("eval", ["-c", LITE_CONFIG, "-o", f"Global.pretrained_model={w}",
                                    f"DataLoader.Eval.dataset={{name: DNDBenchmark, root: {dnd}}}",
                                    "--save_dir", str(tmp_path / "sub")], capsys)
     assert code == 0, err
@@ -242,7 +222,7 @@ def test_predict_keeps_bit_depth_and_layout(lite_root, weights, tmp_path, capsys
     cv2.imwrite(str(src / "rgba.png"), rgba)
     cv2.imwrite(str(src / "photo.jpg"), rgb8)
     out = tmp_path / "out"
-    code, stdout, err = _run("predict", _common(lite_root, tmp_path, w) +
+    code, stdout, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) +
                              ["--input", str(src), "--output", str(out)], capsys)
     assert code == 0, err
     assert "wrote 5 image(s)" in stdout
@@ -267,7 +247,7 @@ def test_predict_refuses_to_write_into_the_input_folder(lite_root, weights, tmp_
     cv2.imwrite(str(src / "y.jpg"), np.full((24, 24, 3), 9, np.uint8))
     before = {n: (src / n).read_bytes() for n in os.listdir(src)}
     for inputs in (src, src / "y.jpg"):
-        code, _, err = _run("predict", _common(lite_root, tmp_path, w) +
+        code, _, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) +
                             ["--input", str(inputs), "--output", str(src)], capsys)
         assert code == 1 and "Traceback" not in err
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
@@ -283,7 +263,7 @@ def test_predict_restores_every_readable_image_and_lists_the_others(lite_root, w
         cv2.imwrite(str(src / name), np.full((24, 32, 3), 100, np.uint8))
     (src / "b.png").write_bytes(b"\x89PNG broken")
     out = tmp_path / "out"
-    code, stdout, err = _run("predict", _common(lite_root, tmp_path, w) +
+    code, stdout, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) +
                              ["--input", str(src), "--output", str(out)], capsys)
     assert code == 1
     assert sorted(os.listdir(out)) == ["a.png", "c.png"]
@@ -296,7 +276,7 @@ def test_predict_restores_every_readable_image_and_lists_the_others(lite_root, w
 def test_predict_tile_is_checked_as_infer_does(lite_root, weights, tmp_path, capsys, tile):
     w, _ = weights
     cv2.imwrite(str(tmp_path / "x.png"), np.zeros((24, 24, 3), np.uint8))
-    code, _, err = _run("predict", _common(lite_root, tmp_path, w) +
+    code, _, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) +
                         ["--input", str(tmp_path / "x.png"), "--output", str(tmp_path / "o"),
                          "--tile", tile], capsys)
     assert code == 1
@@ -315,7 +295,7 @@ def test_tiled_prediction_equals_whole_away_from_seams(lite_root, weights, tmp_p
         args = ["--input", str(tmp_path / "big.png"), "--output", str(out)]
         if tile:
             args += ["--tile", str(tile), "--tile_overlap=32"]
-        code, _, err = _run("predict", _common(lite_root, tmp_path, w) + args, capsys)
+        code, _, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) + args, capsys)
         assert code == 0, err
         outs[tile] = cv2.imread(str(out / "big.png"), cv2.IMREAD_UNCHANGED).astype(np.float64) / 65535
     diff = np.abs(outs[96] - outs[None])
@@ -338,7 +318,7 @@ def test_tiled_prediction_equals_whole_away_from_seams(lite_root, weights, tmp_p
 
 def test_export_matches_dygraph_with_any_size(lite_root, weights, tmp_path, capsys):
     w, model = weights
-    code, out, err = _run("export_model", _common(lite_root, tmp_path, w) +
+    code, out, err = run_tool_in_process("export_model", _common(lite_root, tmp_path, w) +
                           ["-o", f"Global.save_inference_dir={tmp_path / 'b'}"], capsys)
     assert code == 0, err
     assert f"wrote {tmp_path / 'b' / 'inference.json'}" in out
@@ -364,17 +344,17 @@ def test_export_flags(lite_root, weights, tmp_path, capsys, monkeypatch):
     for flags, expected in (([], (str(tmp_path / "cfg"), False)),
                             (["--save_dir", str(tmp_path / "a"), "--legacy_format"], (str(tmp_path / "a"), True)),
                             ([f"--save_dir={tmp_path / 'a'}", "--legacy_format=False"], (str(tmp_path / "a"), False))):
-        assert _run("export_model", base + flags, capsys)[0] == 0
+        assert run_tool_in_process("export_model", base + flags, capsys)[0] == 0
         assert calls[-1] == expected
 
 
 # -- data tools ----------------------------------------------------------------------------
 
 def test_make_lite_data_tool(tmp_path, capsys):
-    code, out, _ = _run("make_lite_data", ["--out", str(tmp_path / "lite")], capsys)
+    code, out, _ = run_tool_in_process("make_lite_data", ["--out", str(tmp_path / "lite")], capsys)
     assert code == 0 and "wrote 12 training and 4 validation pairs" in out
     assert len(os.listdir(tmp_path / "lite" / "val" / "input")) == 4
-    code, out, _ = _run("make_lite_data", [f"--out={tmp_path / 'lite'}"], capsys)
+    code, out, _ = run_tool_in_process("make_lite_data", [f"--out={tmp_path / 'lite'}"], capsys)
     assert code == 0 and "already exists; kept" in out
 
 
@@ -384,10 +364,10 @@ def test_prepare_sidd_tool(tmp_path, capsys):
     img = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
     cv2.imwrite(str(scene / "0001_NOISY_SRGB_010.PNG"), img)
     cv2.imwrite(str(scene / "0001_GT_SRGB_010.PNG"), img)
-    code, out, err = _run("prepare_sidd", ["--src", str(tmp_path / "Data"), "--out", str(tmp_path / "p"),
+    code, out, err = run_tool_in_process("prepare_sidd", ["--src", str(tmp_path / "Data"), "--out", str(tmp_path / "p"),
                                            "--patch_size=16", "--num_patches=4"], capsys)
     assert code == 0, err
     assert "wrote 4 patch pairs from 1 images" in out
     assert sorted(os.listdir(tmp_path / "p" / "input")) == [f"0001_{j:03d}.png" for j in range(1, 5)]
-    code, _, err = _run("prepare_sidd", ["--src", str(tmp_path / "none")], capsys)
+    code, _, err = run_tool_in_process("prepare_sidd", ["--src", str(tmp_path / "none")], capsys)
     assert code == 1 and f"SIDD-Medium folder not found: {tmp_path / 'none'}" in err
