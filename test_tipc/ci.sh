@@ -1,6 +1,7 @@
 #!/bin/bash
-# CI driver for TIPC on a CPU machine: the lite train -> infer chain, the
-# serving chain and the ONNX chain, each checked against the steps its config
+# CI driver for TIPC on a CPU machine: the lite train -> infer chains (MIRNet
+# on denoising and super-resolution, MIRNet-v2 on denoising), the serving
+# chain and the ONNX chain, each checked against the steps its config
 # lists.
 #
 #   bash test_tipc/ci.sh [lite|serving|onnx|all]      (default: all)
@@ -24,10 +25,12 @@ export GLOG_minloglevel=${GLOG_minloglevel:-2}
 
 TRAIN_CONFIG=test_tipc/configs/MIRNet/train_infer_python.txt
 SR_TRAIN_CONFIG=test_tipc/configs/MIRNet_SR/train_infer_python.txt
+V2_TRAIN_CONFIG=test_tipc/configs/MIRNetV2/train_infer_python.txt
 SERVING_CONFIG=test_tipc/configs/MIRNet/serving_infer_python.txt
 ONNX_CONFIG=test_tipc/configs/MIRNet/paddle2onnx_infer_python.txt
 OUT=test_tipc/output/MIRNet
 SR_OUT=test_tipc/output/MIRNet_SR
+V2_OUT=test_tipc/output/MIRNetV2
 status=0
 summary=()
 
@@ -66,6 +69,11 @@ if [[ ${WHAT} == lite || ${WHAT} == all ]]; then
     run_chain lite_sr "${SR_TRAIN_CONFIG}" lite_train_lite_infer test_tipc/test_train_inference_python.sh \
         "${SR_OUT}/lite_train_lite_infer/results_python.log" \
         --train_log="${SR_OUT}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null_train.log"
+    # The second network, MIRNet-v2, on the lite denoising set (its lite
+    # recipe, stopped after its first logged iterations).
+    run_chain lite_v2 "${V2_TRAIN_CONFIG}" lite_train_lite_infer test_tipc/test_train_inference_python.sh \
+        "${V2_OUT}/lite_train_lite_infer/results_python.log" \
+        --train_log="${V2_OUT}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null_train.log"
 fi
 if [[ ${WHAT} == serving || ${WHAT} == all ]]; then
     run_chain serving "${SERVING_CONFIG}" serving_infer test_tipc/test_serving_infer_python.sh \

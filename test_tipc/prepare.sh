@@ -5,7 +5,8 @@
 #
 #   config.yaml    the training config the chain runs, as a _base_ reference to
 #                  configs/mirnet_lite.yaml (lite modes) or configs/mirnet_sidd.yaml;
-#                  for MIRNet_SR configs/mirnet_lite_sr.yaml or configs/mirnet_realsr_x4.yaml
+#                  for MIRNet_SR configs/mirnet_lite_sr.yaml or configs/mirnet_realsr_x4.yaml,
+#                  for MIRNetV2 configs/mirnetv2_lite.yaml or configs/mirnetv2_sidd.yaml
 #   infer_images/  the images the inference steps denoise
 #   inference_model/ (serving_infer, paddle2onnx_infer) the lite model exported
 #                  in both program formats (.json and the legacy .pdmodel that
@@ -44,13 +45,24 @@ PYTHON=${TIPC_PYTHON:-python3}
 STAGE="test_tipc/data/${model_name}"
 
 # MIRNet: denoising (lite set and SIDD); MIRNet_SR: RealSR x4 super-resolution
-# (lite x4 set and RealSR version 1), the same network on another task.
+# (lite x4 set and RealSR version 1), the same network on another task;
+# MIRNetV2: the second network on the denoising data.
+SIDD_WEIGHTS=pretrained/mirnet_sidd.pdparams
+SIDD_CHECKPOINT=model_denoising.pth
 case ${model_name} in
     MIRNet_SR)
         LITE_DATA=data/lite_sr_x4
         LITE_DATA_ARGS="--task=sr --scale=4"
         LITE_CONFIG=configs/mirnet_lite_sr.yaml
         WHOLE_CONFIG=configs/mirnet_realsr_x4.yaml
+        ;;
+    MIRNetV2)
+        LITE_DATA=data/lite
+        LITE_DATA_ARGS=""
+        LITE_CONFIG=configs/mirnetv2_lite.yaml
+        WHOLE_CONFIG=configs/mirnetv2_sidd.yaml
+        SIDD_WEIGHTS=pretrained/mirnetv2_sidd.pdparams
+        SIDD_CHECKPOINT=real_denoising.pth
         ;;
     *)
         LITE_DATA=data/lite
@@ -61,7 +73,6 @@ case ${model_name} in
 esac
 SIDD_TRAIN=data/SIDD/train
 SIDD_VAL=data/SIDD/val
-SIDD_WEIGHTS=pretrained/mirnet_sidd.pdparams
 REALSR_TRAIN=data/RealSR/x4/train
 REALSR_TEST=data/RealSR/x4/test
 REALSR_WEIGHTS=pretrained/mirnet_realsr_x4.pdparams
@@ -135,8 +146,8 @@ function check_sidd_train(){
 
 function check_sidd_weights(){
     if [[ ! -f ${SIDD_WEIGHTS} ]]; then
-        die "the trained MIRNet weights are missing: convert the official SIDD checkpoint with" \
-            "'python tools/convert_weights.py --src model_denoising.pth --dst ${SIDD_WEIGHTS}'"
+        die "the trained ${model_name} weights are missing: convert the official SIDD checkpoint with" \
+            "'python tools/convert_weights.py --src ${SIDD_CHECKPOINT} --dst ${SIDD_WEIGHTS}'"
     fi
 }
 

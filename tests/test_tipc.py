@@ -13,6 +13,7 @@ TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "train_infer_python.txt")
 SERVING_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "serving_infer_python.txt")
 ONNX_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "paddle2onnx_infer_python.txt")
 SR_TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNet_SR", "train_infer_python.txt")
+V2_TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNetV2", "train_infer_python.txt")
 
 sys.path.insert(0, TIPC)
 import check_results  # noqa: E402
@@ -154,6 +155,10 @@ def test_expected_cpu_steps_of_each_mode():
     assert check_results.expected_steps(SERVING_CONFIG, "serving_infer") == 4
     # ONNX: conversion + onnxruntime inference
     assert check_results.expected_steps(ONNX_CONFIG, "paddle2onnx_infer") == 2
+    # the other models' chains run the same grid
+    for config in (SR_TRAIN_CONFIG, V2_TRAIN_CONFIG):
+        assert check_results.expected_steps(config, "lite_train_lite_infer") == 7
+        assert check_results.expected_steps(config, "whole_infer") == 5
 
 
 def _log(tmp_path, success, failed=0, skipped=2):
@@ -237,6 +242,29 @@ def test_every_train_override_is_a_known_config_key():
     assert resolved["Global"]["auto_cast"] == "amp"
 
 
+def test_every_v2_train_override_is_a_known_config_key():
+    """MIRNet-v2 trains by iterations: its lite modes stop the lite recipe early, its full mode runs it all."""
+    from ppmirnet.config import load_config
+
+    cfg = check_results.ConfigLines(V2_TRAIN_CONFIG)
+    for mode, config, stop in (("lite_train_lite_infer", "mirnetv2_lite.yaml", 20),
+                               ("whole_train_whole_infer", "mirnetv2_sidd.yaml", None)):
+        overrides = [f"{cfg.key(4)[3:]}=cpu", f"{cfg.key(7)[3:]}=out", f"{cfg.key(9)[3:]}=out/latest",
+                     f"{cfg.key(27)[3:]}=out/infer"]
+        for index in (6, 8):
+            value = cfg.mode_value(index, mode)
+            if value != "null":
+                overrides.append(f"{cfg.key(index)[3:]}={value}")
+        resolved = load_config(os.path.join(ROOT, "configs", config), overrides)
+        assert resolved["Global"]["max_iters"] == stop, mode
+        # the sampler's batch stays the largest progressive one, as the config requires
+        train = resolved["DataLoader"]["Train"]
+        assert train["sampler"]["batch_size"] == max(train["progressive"]["batch_sizes"]) == 8
+    # 20 iterations: one logged step (the benchmark fields), still in the first progressive stage
+    lite = load_config(os.path.join(ROOT, "configs", "mirnetv2_lite.yaml"))
+    assert lite["Global"]["print_batch_step"] <= 20 < lite["DataLoader"]["Train"]["progressive"]["iters"][0]
+
+
 # ---------------------------------------------------------- SIDD staging
 
 
@@ -307,6 +335,49 @@ def test_sr_chain_is_the_denoising_chain_on_its_own_model_folders():
     assert len(sr) == len(dn) and sr[1] == "model_name:MIRNet_SR"
     for a, b in zip(sr, dn):
         assert a.replace("MIRNet_SR", "MIRNet").replace("mirnet_realsr_x4", "mirnet_sidd") == b
+
+
+def test_v2_chain_is_the_denoising_chain_on_its_own_model_folders():
+    v2, dn = config_lines(V2_TRAIN_CONFIG), config_lines(TRAIN_CONFIG)
+    assert len(v2) == len(dn) and v2[1] == "model_name:MIRNetV2"
+    # iteration-based: a stop after 20 iterations in the lite modes instead of one epoch
+    assert v2[6] == ("-o Global.max_iters:lite_train_lite_infer=20|lite_train_whole_infer=20|"
+                     "whole_train_whole_infer=null")
+    assert v2[8] == ("-o DataLoader.Train.sampler.batch_size:lite_train_lite_infer=8|"
+                     "lite_train_whole_infer=8|whole_train_whole_infer=8")
+    for index, (a, b) in enumerate(zip(v2, dn)):
+        if index not in (6, 8):
+            assert a.replace("MIRNetV2", "MIRNet").replace("mirnetv2_sidd", "mirnet_sidd") == b, index
+
+
+def test_prepare_v2_modes_stage_the_v2_configs_and_name_its_weights(tmp_path):
+    tree = tmp_path / "repo"
+    (tree / "test_tipc").mkdir(parents=True)
+    for name in ("prepare.sh", "common_func.sh"):
+        (tree / "test_tipc" / name).write_text(open(os.path.join(TIPC, name)).read())
+    env = dict(os.environ, TIPC_PYTHON=sys.executable, PYTHONPATH=ROOT)
+
+    def prepare(mode):
+        return subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), V2_TRAIN_CONFIG, mode],
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    done = prepare("whole_train_whole_infer")
+    assert done.returncode == 1 and "data/SIDD/train/input/" in done.stderr
+    # With the SIDD validation files in place, whole_infer asks for the converted MIRNet-v2 weights.
+    (tree / "data" / "SIDD" / "val").mkdir(parents=True)
+    for name in ("ValidationNoisyBlocksSrgb.mat", "ValidationGtBlocksSrgb.mat"):
+        (tree / "data" / "SIDD" / "val" / name).write_bytes(b"")
+    done = prepare("whole_infer")
+    assert done.returncode == 1
+    assert "the trained MIRNetV2 weights are missing" in done.stderr
+    assert "--src real_denoising.pth --dst pretrained/mirnetv2_sidd.pdparams" in done.stderr
+    assert not (tree / "test_tipc" / "data").exists()
+    # With them, it stages the MIRNet-v2 SIDD config (absent from this bare tree).
+    (tree / "pretrained").mkdir()
+    (tree / "pretrained" / "mirnetv2_sidd.pdparams").write_bytes(b"")
+    done = prepare("whole_infer")
+    assert done.returncode == 1
+    assert "training config not found: configs/mirnetv2_sidd.yaml" in done.stderr
 
 
 def test_prepare_sr_modes_stage_the_sr_configs_and_name_realsr(tmp_path):
