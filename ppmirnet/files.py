@@ -4,7 +4,9 @@ Any runner (dygraph, Paddle Inference, onnxruntime) is driven over a list of
 files with the same rules: outputs are ``<output_dir>/<stem>.png``, never an
 input file nor beside the inputs; every readable image is restored, those
 that fail are listed at the end; all image handling goes through
-:mod:`ppmirnet.processing`.
+:mod:`ppmirnet.processing`. An input is an image file, or for the dual-pixel
+MIRNet-v2 a ``(left view, right view)`` pair of files (named after the left
+one).
 """
 
 import os
@@ -40,6 +42,32 @@ class StageTimer:
     @property
     def total_seconds(self):
         return sum(self.seconds.values())
+
+
+def _first(item):
+    """The file an input is named after: the image, or a pair's left view."""
+    return item if isinstance(item, (str, os.PathLike)) else item[0]
+
+
+def _files(item):
+    return [item] if isinstance(item, (str, os.PathLike)) else list(item)
+
+
+def runner_channels(runner):
+    """The input channels a runner expects (``in_channels``; 3 when it does not say)."""
+    return getattr(runner, "in_channels", None) or 3
+
+
+def check_inputs_fit(runner, inputs, right_flag="the right views"):
+    """Refuse single images for a dual-pixel model and pairs for a 3-channel one, before any work."""
+    channels = runner_channels(runner)
+    pairs = bool(inputs) and not isinstance(inputs[0], (str, os.PathLike))
+    if channels == 6 and not pairs:
+        raise UserError(f"this model restores dual-pixel pairs (6 input channels): give the left "
+                        f"views as the input and {right_flag} too")
+    if channels != 6 and pairs:
+        raise UserError(f"this model takes {channels}-channel images, not dual-pixel pairs: "
+                        f"leave out {right_flag}")
 
 
 class FailedImages(UserError):
@@ -84,9 +112,10 @@ def plan_outputs(inputs, output_dir):
     """
     check_output_dir(output_dir)
     outputs, seen = [], {}
-    real_inputs = {os.path.realpath(p): p for p in inputs}
+    real_inputs = {os.path.realpath(p): p for item in inputs for p in _files(item)}
     real_dir = os.path.realpath(output_dir)
-    for path in inputs:
+    for item in inputs:
+        path = _first(item)
         stem = os.path.splitext(os.path.basename(path))[0]
         out = os.path.join(output_dir, stem + ".png")
         if out in seen:
@@ -94,9 +123,10 @@ def plan_outputs(inputs, output_dir):
         if os.path.realpath(out) in real_inputs:
             raise UserError(f"output {out} would overwrite its input "
                             f"{real_inputs[os.path.realpath(out)]}; choose another output folder")
-        if os.path.realpath(os.path.dirname(os.path.abspath(path))) == real_dir:
-            raise UserError(f"the output folder {output_dir} is the folder of the input {path}; "
-                            "choose another output folder")
+        for file in _files(item):
+            if os.path.realpath(os.path.dirname(os.path.abspath(file))) == real_dir:
+                raise UserError(f"the output folder {output_dir} is the folder of the input "
+                                f"{file}; choose another output folder")
         seen[out] = path
         outputs.append(out)
     return outputs
@@ -113,9 +143,9 @@ def _batches(paths, batch_size, timer, failures):
     for i, path in enumerate(paths):
         start = time.perf_counter()
         try:
-            item = processing.read_image(path)
+            item = processing.read_input(path)
         except UserError as err:
-            failures.append((path, str(err)))
+            failures.append((_first(path), str(err)))
             continue
         finally:
             timer.add("preprocess", time.perf_counter() - start)
@@ -169,7 +199,8 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
 
     Args:
         runner: callable float32 NCHW -> float32 NCHW (a predictor).
-        inputs (list[str]): image files.
+        inputs (list): image files, or ``(left, right)`` pairs of dual-pixel
+            views for a 6-channel model (:func:`ppmirnet.processing.list_pairs`).
         output_dir (str): created when the first image is written.
         batch_size (int): images per runner call.
         tile (int): tile size (a multiple of 8), 0 (or None) to run whole images.
@@ -184,6 +215,7 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
     """
     tile = tile or 0
     check_settings(batch_size, tile, tile_overlap)
+    check_inputs_fit(runner, inputs)
     timer = timer or StageTimer()
     outputs = plan_outputs(inputs, output_dir)
     failures, written = [], []
@@ -199,16 +231,16 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
             overlap = tile_overlap
             if batch_tile != tile:
                 overlap = min(tile_overlap, batch_tile // 4)
-                print(f"{os.path.basename(inputs[idx[0]])}: {batch.shape[2]}x{batch.shape[3]} is "
+                print(f"{os.path.basename(_first(inputs[idx[0]]))}: {batch.shape[2]}x{batch.shape[3]} is "
                       f"larger than TensorRT's --trt_max_size={runner.max_input_size}: restoring "
                       f"it in tiles of {batch_tile}", file=sys.stderr)
             try:
                 if batch_tile:
                     restored = processing.run_tiled(runner, batch, batch_tile, overlap)
                 else:
-                    restored = processing.run_padded(runner, batch)
-            except UserError as err:  # e.g. too small to pad
-                failures.extend((inputs[i], str(err)) for i in idx)
+                    restored = processing.run_whole(runner, batch)
+            except UserError as err:  # e.g. too small
+                failures.extend((_first(inputs[i]), str(err)) for i in idx)
                 continue
             seconds = time.perf_counter() - start
             timer.add("inference", seconds)
@@ -218,7 +250,7 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
                 processing.write_image(outputs[i], np.clip(rgb, 0.0, 1.0), info)
                 written.append(outputs[i])
                 if log:
-                    log(f"{inputs[i]} -> {outputs[i]} ({info.width}x{info.height}, "
+                    log(f"{_first(inputs[i])} -> {outputs[i]} ({info.width}x{info.height}, "
                         f"{info.bit_depth}-bit, {info.channels} channel(s), {seconds / len(idx):.2f} s)")
             timer.add("postprocess", time.perf_counter() - start)
             timer.images += len(idx)
@@ -230,6 +262,6 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
         if close:
             close()
     if failures:
-        order = {p: n for n, p in enumerate(inputs)}
+        order = {_first(p): n for n, p in enumerate(inputs)}
         raise FailedImages(sorted(failures, key=lambda f: order[f[0]]), written, len(inputs))
     return written

@@ -5,9 +5,10 @@ op runs it under Python 3.8/3.9 with Paddle 2.6, the ONNX path without Paddle.
 
 ``tools/predict.py`` (dygraph), ``deploy/inference`` (Paddle Inference),
 ``deploy/onnx`` and the serving op all go through these functions, so an
-image is read, padded, batched, cropped, clipped and written the same way
+image is read, batched, tiled, clipped and written the same way
 everywhere. A *runner* is any callable mapping a float32 NCHW batch in [0, 1]
-to the restored batch of the same shape.
+(3 channels, or 6 for MIRNet-v2's dual-pixel pairs) to the restored
+N x 3 x H x W batch.
 """
 
 import os
@@ -168,8 +169,54 @@ def list_images(path):
     return files
 
 
+def list_pairs(left, right):
+    """Dual-pixel inputs: ``[(left view, right view), ...]`` of two files or two folders.
+
+    Folders are paired by file name (as DPDD's ``inputL/`` and ``inputR/``);
+    a left view without its right one, or the reverse, is a
+    :class:`UserError` naming it.
+    """
+    lefts, rights = list_images(left), list_images(right)
+    if os.path.isfile(left) and os.path.isfile(right):
+        return [(left, right)]
+    if os.path.isfile(left) != os.path.isfile(right):
+        raise UserError(f"{left} and {right}: give two image files or two folders of dual-pixel views")
+    by_name = {os.path.basename(p): p for p in rights}
+    missing = [p for p in lefts if os.path.basename(p) not in by_name]
+    if missing:
+        raise UserError(f"{missing[0]} has no right view {os.path.join(right, os.path.basename(missing[0]))}"
+                        + (f" (nor have {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    names = {os.path.basename(p) for p in lefts}
+    extra = [p for p in rights if os.path.basename(p) not in names]
+    if extra:
+        raise UserError(f"{extra[0]} has no left view {os.path.join(left, os.path.basename(extra[0]))}"
+                        + (f" (nor have {len(extra) - 1} more)" if len(extra) > 1 else ""))
+    return [(p, by_name[os.path.basename(p)]) for p in lefts]
+
+
+def list_inputs(path, right=None):
+    """:func:`list_images` of ``path``, or with ``right`` the dual-pixel pairs of :func:`list_pairs`."""
+    return list_pairs(path, right) if right is not None else list_images(path)
+
+
+def read_input(item):
+    """Read an image file, or a ``(left, right)`` pair stacked as HxWx6, with the first one's info.
+
+    The restored image is written as the (left) input was stored.
+    """
+    if isinstance(item, (str, os.PathLike)):
+        return read_image(item)
+    left, right = item
+    rgb_left, info = read_image(left)
+    rgb_right, _ = read_image(right)
+    if rgb_left.shape != rgb_right.shape:
+        raise UserError(f"{left} is {info.width}x{info.height} but its right view {right} is "
+                        f"{rgb_right.shape[1]}x{rgb_right.shape[0]}")
+    return np.concatenate([rgb_left, rgb_right], axis=2), info
+
+
 def to_batch(images):
-    """Stack HxWx3 images of one size into a float32 NCHW batch."""
+    """Stack HxWxC images of one size into a float32 NCHW batch."""
     return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), dtype=np.float32)
 
 
@@ -178,27 +225,33 @@ def from_batch(batch):
     return [np.ascontiguousarray(b.transpose(1, 2, 0)) for b in batch]
 
 
-def pad_to_multiple(batch, multiple=8):
-    """Reflect-pad a NCHW batch at the bottom and right to a multiple of ``multiple``.
+# Every network reflect-pads its input to its own multiple (8 for MIRNet, 4
+# for MIRNet-v2) inside its forward, in dygraph and in exported programs
+# alike, so runners are called on the image as it is: an input that needs
+# no padding gives exactly the official output. 8 pixels is the smallest
+# size the default networks can reflect-pad (an exported MIRNet pads by up
+# to 7); a larger multiple (MIRNet with height 5) says so when it runs.
+MIN_SIZE = 8
 
-    Returns ``(padded, (H, W))``; crop back with ``out[:, :, :H, :W]``. The
-    same padding as the networks apply internally
-    (:func:`ppmirnet.modeling.padding.pad_tensor_to_multiple`), so a runner
-    given a padded batch computes exactly what the model would.
-    """
+
+def check_size(batch):
+    """Raise :class:`UserError` for a NCHW batch smaller than :data:`MIN_SIZE` pixels."""
     h, w = batch.shape[2], batch.shape[3]
-    ph, pw = -h % multiple, -w % multiple
-    if ph or pw:
-        if ph >= h or pw >= w:
-            raise UserError(f"image of {h}x{w} is too small to pad to a multiple of {multiple}")
-        batch = np.pad(batch, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect")
-    return batch, (h, w)
+    if min(h, w) < MIN_SIZE:
+        raise UserError(f"image of {h}x{w} is too small: the networks need at least "
+                        f"{MIN_SIZE}x{MIN_SIZE} pixels")
 
 
-def run_padded(runner, batch, multiple=8):
-    """Run ``runner`` on ``batch`` padded to ``multiple`` and crop the result back."""
-    padded, (h, w) = pad_to_multiple(batch, multiple)
-    return runner(padded)[:, :, :h, :w]
+def run_whole(runner, batch):
+    """Run ``runner`` on the whole of ``batch`` (the network pads and crops back itself)."""
+    check_size(batch)
+    return runner(batch)
+
+
+# Tiles are cut at multiples of 8, which the default networks' multiples
+# divide (MIRNet 8, MIRNet-v2 4): inner tiles then need no padding inside
+# the network (with a larger multiple they are padded there, per tile).
+TILE_MULTIPLE = 8
 
 
 def _ramp(length, overlap, at_start, at_end):
@@ -214,7 +267,7 @@ def _ramp(length, overlap, at_start, at_end):
     return w
 
 
-def tile_layout(size, tile, overlap, multiple=8):
+def tile_layout(size, tile, overlap, multiple=TILE_MULTIPLE):
     """Place tiles along one axis: returns ``(starts, length)``.
 
     Uses the fewest tiles of at most ``tile`` pixels that overlap by at least
@@ -236,45 +289,47 @@ def tile_layout(size, tile, overlap, multiple=8):
     return starts, length
 
 
-def run_tiled(runner, batch, tile, overlap=32, multiple=8):
+def run_tiled(runner, batch, tile, overlap=32):
     """Restore a NCHW batch tile by tile, so memory is bounded by the tile size.
 
     Tiles of at most ``tile`` x ``tile`` pixels (see :func:`tile_layout`)
     overlap by at least ``overlap``; overlapping outputs are blended with
     linear ramps so no seam shows. Away from the seams the result equals the
     untiled one up to the network's receptive field effects. ``tile`` must be
-    a multiple of ``multiple`` and larger than ``overlap``; images smaller
-    than a tile are run whole.
+    a multiple of :data:`TILE_MULTIPLE` and larger than ``overlap``; images
+    smaller than a tile are run whole.
     """
-    if tile % multiple:
-        raise UserError(f"tile size {tile} must be a multiple of {multiple}")
+    if tile % TILE_MULTIPLE:
+        raise UserError(f"tile size {tile} must be a multiple of {TILE_MULTIPLE}")
     if overlap < 0 or overlap >= tile:
         raise UserError(f"tile_overlap must be in [0, tile), got {overlap}")
-    n, c, h, w = batch.shape
+    n, _, h, w = batch.shape
     if h <= tile and w <= tile:
-        return run_padded(runner, batch, multiple)
-    out = np.zeros_like(batch)
+        return run_whole(runner, batch)
+    out = None
     weight = np.zeros((1, 1, h, w), dtype=np.float32)
-    ys, th = tile_layout(h, tile, overlap, multiple)
-    xs, tw = tile_layout(w, tile, overlap, multiple)
+    ys, th = tile_layout(h, tile, overlap)
+    xs, tw = tile_layout(w, tile, overlap)
     wy = {y: _ramp(th, overlap, y == 0, y + th >= h) for y in ys}
     wx = {x: _ramp(tw, overlap, x == 0, x + tw >= w) for x in xs}
     for y in ys:
         for x in xs:
-            res = run_padded(runner, batch[:, :, y:y + th, x:x + tw], multiple)
+            res = run_whole(runner, batch[:, :, y:y + th, x:x + tw])
+            if out is None:  # the output's channels: 3, also for the 6-channel dual-pixel input
+                out = np.zeros((n, res.shape[1], h, w), dtype=np.float32)
             wgt = np.outer(wy[y], wx[x])[None, None]
             out[:, :, y:y + th, x:x + tw] += res * wgt
             weight[:, :, y:y + th, x:x + tw] += wgt
     return out / weight
 
 
-def restore(runner, image, tile=None, overlap=32, multiple=8):
-    """Restore one HxWx3 image in [0, 1]: pad, run (tiled if ``tile``), crop, clip."""
+def restore(runner, image, tile=None, overlap=32):
+    """Restore one HxWxC image in [0, 1] (C: 3, or 6 for a dual-pixel pair): run (tiled if ``tile``), clip."""
     batch = to_batch([image])
     if tile:
-        out = run_tiled(runner, batch, tile, overlap, multiple)
+        out = run_tiled(runner, batch, tile, overlap)
     else:
-        out = run_padded(runner, batch, multiple)
+        out = run_whole(runner, batch)
     return np.clip(from_batch(out)[0], 0.0, 1.0)
 
 

@@ -15,6 +15,8 @@ file handling as ``ppmirnet predict``, ``ppmirnet infer`` and serving.
 
 import os
 
+import numpy as np
+
 from . import processing
 from .errors import UserError
 
@@ -154,37 +156,67 @@ class Restorer:
         self.model, self.config = load_dygraph_model(weights, config, log=self.log)
         return DygraphRunner(self.model, amp_level(self.config) if self.config else None)
 
-    def __call__(self, image):
+    @property
+    def dual_pixel(self):
+        """Whether the model restores dual-pixel pairs (the 6-channel MIRNet-v2)."""
+        from .files import runner_channels
+
+        return runner_channels(self.runner) == 6
+
+    def __call__(self, image, right=None):
         """Restore one numpy image; returns an array of the same shape and dtype.
 
         Args:
             image (numpy.ndarray): HxWx3 RGB, or HxW / HxWx1 grayscale; uint8,
-                uint16, or float with values in [0, 1].
+                uint16, or float with values in [0, 1]. For a dual-pixel
+                model: the left view.
+            right (numpy.ndarray): the right view, like ``image``; given
+                exactly when the model is a dual-pixel one.
         """
+        if self.dual_pixel != (right is not None):
+            raise UserError("this model restores dual-pixel pairs: pass the right view too "
+                            "(restorer(left, right=right))" if self.dual_pixel else
+                            "this model takes single images: leave out right")
         rgb, info = processing.from_array(image)
+        if right is not None:
+            rgb_right, _ = processing.from_array(right, "right")
+            if rgb_right.shape != rgb.shape:
+                raise UserError(f"the left view is {rgb.shape[1]}x{rgb.shape[0]} but the right "
+                                f"view is {rgb_right.shape[1]}x{rgb_right.shape[0]}")
+            rgb = np.concatenate([rgb, rgb_right], axis=2)
         restored = processing.restore(self.runner, rgb, tile=self.tile, overlap=self.tile_overlap)
         return processing.to_array(restored, info)
 
-    def run(self, inputs, output_dir):
+    def run(self, inputs, output_dir, right=None):
         """Restore image files into ``output_dir`` as ``<name>.png``; returns the written paths.
 
         Args:
             inputs (str or list[str]): image files and/or folders (searched
-                non-recursively for png, jpg, bmp, tif, webp).
+                non-recursively for png, jpg, bmp, tif, webp). For a
+                dual-pixel model: the left views.
             output_dir (str): created if missing. Outputs keep each input's
                 size, bit depth (8 or 16) and layout (grayscale, RGB, RGBA).
+            right (str or list[str]): the right views of a dual-pixel model,
+                one file or folder per entry of ``inputs`` (folders are paired
+                by file name).
         """
-        from .files import restore_files
+        from .files import check_inputs_fit, restore_files
 
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
-        files = [f for item in inputs for f in processing.list_images(os.fspath(item))]
+        if isinstance(right, (str, os.PathLike)):
+            right = [right]
+        if right is not None and len(right) != len(inputs):
+            raise UserError(f"{len(inputs)} input(s) but {len(right)} right view(s)")
+        files = [f for n, item in enumerate(inputs) for f in processing.list_inputs(
+            os.fspath(item), None if right is None else os.fspath(right[n]))]
         if not files:
             raise UserError("no input images given")
+        check_inputs_fit(self.runner, files, "right=")
         written = restore_files(self.runner, files, os.fspath(output_dir), tile=self.tile or 0,
                                 tile_overlap=self.tile_overlap)
         for src, dst in zip(files, written):
-            self.log(f"{src} -> {dst}")
+            self.log(f"{src if right is None else src[0]} -> {dst}")
         return written
 
     def __repr__(self):

@@ -124,8 +124,8 @@ def test_restore_files_batches_mixed_sizes_and_keeps_formats(exported, images, t
     timer = StageTimer()
     outputs = restore_files(runner, inputs, str(tmp_path), batch_size=2, timer=timer)
     assert [os.path.basename(p) for p in outputs] == ["a.png", "b.png", "c.png", "d.png"]
-    # a and b share a size: one call; c and d alone. Padded to multiples of 8.
-    assert calls == [(2, 3, 80, 104), (1, 3, 64, 56), (1, 3, 40, 64)]
+    # a and b share a size: one call; c and d alone. As they are: the program pads itself.
+    assert calls == [(2, 3, 75, 100), (1, 3, 61, 50), (1, 3, 40, 57)]
     assert timer.images == 4 and timer.shapes == [(75, 100), (61, 50), (40, 57)]
     for src, dst in zip(inputs, outputs):
         raw_in = cv2.imread(src, cv2.IMREAD_UNCHANGED)

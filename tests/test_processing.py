@@ -80,15 +80,19 @@ def test_list_images_sorted_and_filtered(tmp_path):
     assert [p.rsplit("/", 1)[1] for p in P.list_images(str(tmp_path))] == ["a.JPG", "b.png"]
 
 
-def test_pad_to_multiple_is_reflect_and_crops_back():
-    batch = np.arange(2 * 3 * 5 * 9, dtype=np.float32).reshape(2, 3, 5, 9)
-    padded, (h, w) = P.pad_to_multiple(batch, 8)
-    assert padded.shape == (2, 3, 8, 16) and (h, w) == (5, 9)
-    np.testing.assert_array_equal(padded[:, :, 5, :9], batch[:, :, 3])  # reflect, edge not repeated
-    same, _ = P.pad_to_multiple(padded, 8)
-    assert same is padded
-    out = P.run_padded(lambda b: b * 2, batch)
-    np.testing.assert_array_equal(out, batch * 2)
+def test_runners_get_the_image_as_it_is_and_tiny_images_are_refused():
+    """The networks pad to their own multiple themselves; the pipeline only refuses what none can pad."""
+    seen = []
+
+    def runner(b):
+        seen.append(b.shape)
+        return b[:, :3] * 2
+
+    batch = np.arange(2 * 6 * 12 * 9, dtype=np.float32).reshape(2, 6, 12, 9)
+    with pytest.raises(UserError, match="image of 12x7 is too small: the networks need at least 8x8"):
+        P.run_whole(runner, batch[:, :, :, :7])
+    np.testing.assert_array_equal(P.run_whole(runner, batch), batch[:, :3] * 2)
+    assert seen == [(2, 6, 12, 9)]  # 6 channels in (a dual-pixel pair), 3 out
 
 
 @pytest.fixture(scope="module")

@@ -99,6 +99,7 @@ def test_pir_conversion_runs_on_the_requested_gpu(tmp_path, monkeypatch):
 
     def convert(model_prefix, config):
         calls.append(device[0])
+        calls.append(config.inputs[0]["min_input_shape"])
         for ext in (".json", ".pdiparams"):
             open(config.save_model_dir + ext, "w").close()
 
@@ -111,7 +112,7 @@ def test_pir_conversion_runs_on_the_requested_gpu(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "paddle.tensorrt.export", fake)
     runner = types.SimpleNamespace(
         options=pred.PredictorOptions(use_gpu=True, gpu_id=3, use_tensorrt=True),
-        program=str(tmp_path / "inference.json"))
+        program=str(tmp_path / "inference.json"), in_channels=6)  # the dual-pixel MIRNet-v2
     pred.PaddlePredictor._convert_pir_tensorrt(runner, str(tmp_path / "trt"))
-    assert calls == ["gpu:3"] and device[0] == "cpu"
+    assert calls == ["gpu:3", [1, 6, 8, 8]] and device[0] == "cpu"
     assert (tmp_path / "trt.json").is_file()

@@ -19,6 +19,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx_file", required=True)
     p.add_argument("--image_dir", required=True, help="an image file or a folder of images")
+    p.add_argument("--image_dir_right", default=None,
+                   help="dual-pixel models: the right views (a file, or a folder with the file "
+                        "names of --image_dir)")
     p.add_argument("--output_dir", default="output/onnx")
     p.add_argument("--cpu_threads", type=int, default=2)
     p.add_argument("--batch_size", type=int, default=1)
@@ -29,13 +32,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     from ppmirnet import processing
     from ppmirnet.inference.onnx_runtime import OnnxPredictor
-    from ppmirnet.files import check_settings, plan_outputs
+    from ppmirnet.files import check_inputs_fit, check_settings, plan_outputs
     from ppmirnet.inference.pipeline import restore_and_report
 
-    inputs = processing.list_images(args.image_dir)
+    inputs = processing.list_inputs(args.image_dir, args.image_dir_right)
     check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
     predictor = OnnxPredictor(args.onnx_file, args.cpu_threads)
+    check_inputs_fit(predictor, inputs, "the right views with --image_dir_right")
     restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
                        benchmark=args.benchmark, save_log_path=args.save_log_path)
 

@@ -45,7 +45,7 @@ def build_service(processing):
     from paddle_serving_server.pipeline.channel import ChannelDataErrcode
     from paddle_serving_server.web_service import Op, WebService
 
-    from ppmirnet.processing import from_batch, run_padded, run_tiled, to_batch
+    from ppmirnet.processing import from_batch, run_tiled, run_whole, to_batch
     from mirnet_service import (ERR_BAD_REQUEST, IMAGE_KEY, RequestError, decode_request,
                                   encode_reply)
 
@@ -91,7 +91,7 @@ def build_service(processing):
             if tile:
                 out = run_tiled(self.predict_batch, batch, tile, self.processing["tile_overlap"])
             else:
-                out = run_padded(self.predict_batch, batch)
+                out = run_whole(self.predict_batch, batch)
             return {"restored": out}, ChannelDataErrcode.OK.value, ""
 
         def postprocess(self, input_data, fetch_data, data_id=0, log_id=0):

@@ -4,7 +4,8 @@
     python deploy/inference/infer.py --model_dir=inference --image_dir=noisy/ --output_dir=out/
 
 Writes ``<output_dir>/<stem>.png`` per input, at the input's size and bit
-depth. ``--benchmark=True`` prints an AutoLog-style timing report (and
+depth. A dual-pixel MIRNet-v2 takes the left views as ``--image_dir`` and the
+right views as ``--image_dir_right``. ``--benchmark=True`` prints an AutoLog-style timing report (and
 writes it to ``--save_log_path``). Every flag accepts ``--flag=value``.
 """
 
@@ -21,6 +22,9 @@ def parse_args(argv=None, prog=None):
     p = make_parser(__doc__, prog)
     p.add_argument("--model_dir", required=True, help="folder with inference.json/.pdmodel + inference.pdiparams")
     p.add_argument("--image_dir", required=True, help="an image file or a folder of images")
+    p.add_argument("--image_dir_right", default=None,
+                   help="dual-pixel models: the right views (a file, or a folder with the file "
+                        "names of --image_dir)")
     p.add_argument("--output_dir", default="output/inference", help="where the restored PNGs go")
     p.add_argument("--use_gpu", type=str2bool, default=False)
     p.add_argument("--gpu_id", type=int, default=0)
@@ -50,7 +54,7 @@ def main(argv=None, prog=None):
     os.environ.setdefault("GLOG_minloglevel", "2")
     from .. import processing
     from ..inference import PaddlePredictor, PredictorOptions
-    from ..files import check_settings, plan_outputs
+    from ..files import check_inputs_fit, check_settings, plan_outputs
     from ..inference.paddle_predictor import trt_size_range
     from ..inference.pipeline import restore_and_report
 
@@ -65,9 +69,10 @@ def main(argv=None, prog=None):
         trt_cache_dir=args.trt_cache_dir, shape_range_file=args.shape_range_file,
         prefer_legacy=args.legacy_program,
     )
-    inputs = processing.list_images(args.image_dir)
+    inputs = processing.list_inputs(args.image_dir, args.image_dir_right)
     check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
     predictor = PaddlePredictor(args.model_dir, options, quiet=True)
+    check_inputs_fit(predictor, inputs, "the right views with --image_dir_right")
     restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
                        benchmark=args.benchmark, save_log_path=args.save_log_path, gpu_id=args.gpu_id)

@@ -12,7 +12,11 @@ device and mixed precision (Global.device, Global.auto_cast).
 --input is an image or a folder of images (png, jpg, bmp, tif, webp); each is
 written to --output as <name>.png at its own bit depth (8 or 16) and layout
 (grayscale, RGB, RGBA with the alpha kept). --tile restores large photos tile
-by tile with blended overlaps, so memory stays bounded.
+by tile with blended overlaps, so memory stays bounded. The dual-pixel
+MIRNet-v2 (defocus deblurring) takes the left views as --input and the right
+views as --input_right (two files, or two folders paired by file name):
+
+    ppmirnet predict --weights mirnetv2_dpdd.pdparams --input inputL/ --input_right inputR/ --output out/
 """
 
 from ..cli import add_config_args, config_from_args, make_parser, str2bool
@@ -24,6 +28,9 @@ def main(argv=None, prog=None):
     parser.add_argument("--weights", default=None,
                         help=".pdparams to restore with (default: the config's Global.pretrained_model)")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
+    parser.add_argument("--input_right", default=None,
+                        help="dual-pixel models: the right views (a file, or a folder with the "
+                             "file names of --input)")
     parser.add_argument("--output", required=True, help="folder for the restored PNGs")
     parser.add_argument("--tile", type=int, default=0,
                         help="tile size in pixels (a multiple of 8), e.g. 256; default 0: whole images")
@@ -41,16 +48,17 @@ def main(argv=None, prog=None):
                         "(or -c CONFIG -o Global.pretrained_model=PATH)")
 
     from .. import processing
-    from ..files import check_settings, plan_outputs, restore_files
+    from ..files import check_inputs_fit, check_settings, plan_outputs, restore_files
     from ..restorer import Restorer
 
     # Bad inputs, outputs or settings fail before the model is built.
-    inputs = processing.list_images(args.input)
+    inputs = processing.list_inputs(args.input, args.input_right)
     check_settings(tile=args.tile, tile_overlap=args.tile_overlap)
     plan_outputs(inputs, args.output)
     device = args.device or (cfg["Global"]["device"] if cfg else None)
     restorer = Restorer(weights, config=cfg, device=device, tile=args.tile,
                         tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print)
+    check_inputs_fit(restorer.runner, inputs, "the right views with --input_right")
     written = restore_files(restorer.runner, inputs, args.output, tile=args.tile,
                             tile_overlap=args.tile_overlap, log=print)
     print(f"wrote {len(written)} image(s) to {args.output}")

@@ -58,6 +58,11 @@ class DygraphRunner:
         self.amp_level = amp_level
         model.eval()
 
+    @property
+    def in_channels(self):
+        """3, or 6 for the dual-pixel MIRNet-v2 (left and right views stacked)."""
+        return self.model.arch["in_channels"]
+
     def __call__(self, batch):
         with paddle.no_grad():
             x = paddle.to_tensor(np.ascontiguousarray(batch, dtype=np.float32))
@@ -83,15 +88,16 @@ def _inverse_mode(batch, mode):
 class SelfEnsemble:
     """The x8 self-ensemble: average of ``runner`` over the 8 flips/rotations, each undone.
 
-    Wraps any runner; the result has the input's shape.
+    Wraps any runner; the result has the runner's output shape.
     """
 
     def __init__(self, runner):
         self.runner = runner
+        self.in_channels = getattr(runner, "in_channels", None)
 
     def __call__(self, batch):
-        acc = np.zeros(batch.shape, dtype=np.float64)
+        acc = 0.0
         for mode in range(8):
             x = np.ascontiguousarray(_forward_mode(batch, mode))
-            acc += _inverse_mode(self.runner(x), mode)
+            acc = acc + _inverse_mode(self.runner(x), mode).astype(np.float64)
         return (acc / 8.0).astype(np.float32)

@@ -119,14 +119,14 @@ class OnnxPredictor:
             raise UserError(f"onnxruntime cannot load {onnx_file}: {err}") from err
         self._input = self.session.get_inputs()[0].name
         # 3, or 6 for the dual-pixel MIRNet-v2: the model's input says.
-        self.channels = int(self.session.get_inputs()[0].shape[1])
+        self.in_channels = int(self.session.get_inputs()[0].shape[1])
         self._version = ort.__version__
 
     def __call__(self, batch):
         """Restore a float32 NCHW batch in [0, 1]; returns an array of the same shape."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if batch.ndim != 4 or batch.shape[1] != self.channels:
-            raise UserError(f"expected a Nx{self.channels}xHxW batch, got shape {batch.shape}")
+        if batch.ndim != 4 or batch.shape[1] != self.in_channels:
+            raise UserError(f"expected a Nx{self.in_channels}xHxW batch, got shape {batch.shape}")
         return self.session.run(None, {self._input: batch})[0]
 
     def describe(self):

@@ -7,6 +7,7 @@ callable from a float32 NCHW batch to the restored batch, so it plugs into
 """
 
 import contextlib
+import json
 import os
 import sys
 
@@ -40,7 +41,7 @@ class PredictorOptions:
         use_tensorrt (bool): run the GPU graph through TensorRT.
         precision (str): ``fp32`` or ``fp16`` (GPU only).
         trt_min_size, trt_opt_size, trt_max_size (int): TensorRT's dynamic
-            range of image height/width (after padding to a multiple of 8).
+            range of input height/width.
         max_batch_size (int): largest batch given to TensorRT.
         trt_cache_dir (str): where TensorRT engines and the shape-range file
             are kept between runs (default ``<model_dir>/_trt_cache``).
@@ -149,13 +150,66 @@ def _current_gpu(gpu_id):
         paddle.set_device(previous)
 
 
-def _trt_shapes(options):
+def _trt_shapes(options, channels=3):
     n = options.max_batch_size
     return {
-        "min": [1, 3, options.trt_min_size, options.trt_min_size],
-        "opt": [n, 3, options.trt_opt_size, options.trt_opt_size],
-        "max": [n, 3, options.trt_max_size, options.trt_max_size],
+        "min": [1, channels, options.trt_min_size, options.trt_min_size],
+        "opt": [n, channels, options.trt_opt_size, options.trt_opt_size],
+        "max": [n, channels, options.trt_max_size, options.trt_max_size],
     }
+
+
+def program_input_channels(program, name="x"):
+    """The channels of the exported program's input ``name``: 3, or 6 for the dual-pixel MIRNet-v2.
+
+    Read from the program file, because Paddle Inference's input handle
+    reports no shape before one is set and TensorRT's shape ranges are
+    needed before the predictor exists. None when the file does not say.
+    """
+    if program.endswith(".pdmodel"):
+        from google.protobuf.message import DecodeError
+        from paddle.base.proto import framework_pb2
+
+        try:
+            with open(program, "rb") as f:
+                desc = framework_pb2.ProgramDesc.FromString(f.read())
+        except (OSError, DecodeError):
+            return None
+        for var in desc.blocks[0].vars if desc.blocks else ():
+            if var.name == name:
+                # The tensor field is ``dense_tensor`` in Paddle 3, ``lod_tensor`` in 2.6.
+                for _, value in var.type.ListFields():
+                    dims = getattr(getattr(value, "tensor", None), "dims", None)
+                    if dims is not None and len(dims) == 4:
+                        return int(dims[1])
+        return None
+    try:
+        with open(program) as f:
+            tree = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return _pir_data_channels(tree, name)
+
+
+def _pir_data_channels(node, name):
+    """Channels of the PIR ``data`` op named ``name``: its attributes are ``{"N": key, "AT": {"D": value}}``."""
+    if isinstance(node, dict):
+        attrs = node.get("A")
+        if isinstance(attrs, list) and all(isinstance(a, dict) for a in attrs):
+            found = {a.get("N"): a.get("AT", {}).get("D") for a in attrs if "N" in a}
+            shape = found.get("shape")
+            if found.get("name") == name and isinstance(shape, list) and len(shape) == 4:
+                return int(shape[1])
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return None
+    for child in children:
+        got = _pir_data_channels(child, name)
+        if got is not None:
+            return got
+    return None
 
 
 def _memory_optim_supported(program):
@@ -275,12 +329,12 @@ def check_program_file(path):
 
 
 class PaddlePredictor:
-    """An exported MIRNet run by Paddle Inference; call it on a float32 NCHW batch.
+    """An exported MIRNet or MIRNet-v2 run by Paddle Inference; call it on a float32 NCHW batch.
 
     Loads ``inference.json`` (Paddle 3) or ``inference.pdmodel`` (Paddle 2.6)
     with ``inference.pdiparams`` from ``model_dir``. Any batch size and any
-    height/width work (the exported program pads to a multiple of 8 itself;
-    :mod:`ppmirnet.processing` pads before calling, so no work is wasted).
+    height/width work (the exported program reflect-pads to its network's
+    multiple and crops back itself).
 
     Args:
         model_dir (str): folder written by ``tools/export_model.py``.
@@ -299,6 +353,8 @@ class PaddlePredictor:
         # What this Paddle build cannot do is said before the files are read.
         check_device_support(self.options)
         check_program_file(self.program)
+        # 3, or 6 for the dual-pixel MIRNet-v2; TensorRT's shape ranges need it.
+        self.in_channels = program_input_channels(self.program, INPUT_NAME) or 3
         self.quiet = quiet
         if self.options.use_tensorrt:
             self._prepare_tensorrt()
@@ -347,7 +403,7 @@ class PaddlePredictor:
         config = build_config(self.program, self.params, opts, collect_shape_range_to=tmp)
         predictor = self._create(config)
         handle = predictor.get_input_handle(predictor.get_input_names()[0])
-        for shape in _trt_shapes(opts).values():
+        for shape in _trt_shapes(opts, self.in_channels).values():
             handle.reshape(shape)
             handle.copy_from_cpu(np.zeros(shape, dtype=np.float32))
             predictor.run()
@@ -360,7 +416,7 @@ class PaddlePredictor:
         except ImportError as err:
             raise MissingDependencyError(f"this PaddlePaddle has no paddle.tensorrt: {TRT_INSTALL_HINT}") from err
         opts = self.options
-        shapes = _trt_shapes(opts)
+        shapes = _trt_shapes(opts, self.in_channels)
         spec = Input(min_input_shape=shapes["min"], optim_input_shape=shapes["opt"],
                      max_input_shape=shapes["max"], name=INPUT_NAME)
         # Written under a temporary prefix, renamed when complete: a crash
@@ -382,10 +438,8 @@ class PaddlePredictor:
     def __call__(self, batch):
         """Restore a float32 NCHW batch in [0, 1]; returns a new N x 3 x H x W array."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        # 3 channels, or 6 for the dual-pixel MIRNet-v2; the predictor does
-        # not report its input's channels, so a wrong count is its error.
-        if batch.ndim != 4:
-            raise UserError(f"expected an NCHW batch, got shape {batch.shape}")
+        if batch.ndim != 4 or batch.shape[1] != self.in_channels:
+            raise UserError(f"expected a Nx{self.in_channels}xHxW batch, got shape {batch.shape}")
         self._input.reshape(batch.shape)
         self._input.copy_from_cpu(batch)
         try:

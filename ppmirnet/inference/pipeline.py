@@ -21,11 +21,11 @@ def _warm_up(runner, inputs, tile, batch_size):
     """
     for path in inputs:
         try:
-            batch = processing.to_batch([processing.read_image(path)[0]] * batch_size)
+            batch = processing.to_batch([processing.read_input(path)[0]] * batch_size)
             tile = auto_tile(batch.shape[2:], getattr(runner, "max_input_size", None), tile)
             if tile:
                 batch = batch[:, :, :tile, :tile]
-            processing.run_padded(runner, batch)
+            processing.run_whole(runner, batch)
             return
         except UserError:
             continue

@@ -7,9 +7,9 @@ import paddle.nn.functional as F
 def pad_tensor_to_multiple(x, multiple):
     """Reflect-pad the bottom and right of NCHW ``x`` to a multiple of ``multiple``.
 
-    Returns ``(padded, (H, W))`` like :func:`ppmirnet.processing.pad_to_multiple`
-    (its numpy counterpart, used before a runner is called, so that this
-    padding is then a no-op); ``padded is x`` when no padding is needed. In
+    Returns ``(padded, (H, W))``; ``padded is x`` when no padding is needed.
+    Every front end (:mod:`ppmirnet.processing`) hands images over unpadded,
+    so this is the one place where a network's multiple is applied. In
     dygraph the padding is exact. In a static graph (export with dynamic H and
     W) the sizes are tensors, so the input is reflect-padded by
     ``multiple - 1`` and sliced to the rounded-up size: the first rows of a
