@@ -17,6 +17,7 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+sys.path.insert(0, os.path.abspath(os.path.dirname(__file__)))
 
 from ppmirnet.cli import run_tool  # noqa: E402
 
@@ -34,7 +35,7 @@ def main(argv=None):
 
     from ppmirnet.export import export_inference_model
     from ppmirnet.inference import PaddlePredictor, PredictorOptions
-    from ppmirnet.inference.benchmark import _count_macs_at
+    from harness import _count_macs_at
     from ppmirnet.modeling import MIRNet, MIRNetV2
 
     paddle.set_device("cpu")
