@@ -202,15 +202,20 @@ def _run_child(cmd, env):
     return proc.stdout
 
 
+def load_arch(model_dir):
+    """The ``Arch`` section of a benchmark model folder (older folders held MIRNet without a name)."""
+    with open(os.path.join(model_dir, "arch.json")) as f:
+        return {"name": "MIRNet", **json.load(f)}
+
+
 def _make_runner(path, threads, model_dir):
     if path == "dygraph":
         import paddle
 
-        from ppmirnet.modeling import MIRNet
+        from ppmirnet.modeling import build_model
 
         paddle.set_device("cpu")
-        with open(os.path.join(model_dir, "arch.json")) as f:
-            model = MIRNet(**json.load(f))
+        model = build_model(load_arch(model_dir))
         model.set_state_dict(paddle.load(os.path.join(model_dir, "model.pdparams")))
         model.eval()
 
@@ -298,23 +303,24 @@ class _StoredCounter(MacCounter):
 
 
 def prepare_model(arch, work_dir, seed=0, with_onnx=True):
-    """Build a randomly initialised MIRNet, export it (Paddle + ONNX) and count its MACs.
+    """Build a randomly initialised network, export it (Paddle + ONNX) and count its MACs.
 
-    Writes into ``work_dir``: ``arch.json``, ``model.pdparams``,
+    ``arch`` is an ``Arch`` section (``name``: MIRNet or MIRNetV2, and its
+    arguments). Writes into ``work_dir``: ``arch.json``, ``model.pdparams``,
     ``inference.json``/``.pdmodel``/``.pdiparams``, ``model.onnx``, ``macs.json``.
     Speed does not depend on the weights, so no checkpoint is needed.
     """
     import paddle
 
     from ppmirnet.export import export_inference_model
-    from ppmirnet.modeling import MIRNet
+    from ppmirnet.modeling import arch_section, build_model
 
     paddle.seed(seed)
-    model = MIRNet(**arch)
+    model = build_model(arch)
     model.eval()
     os.makedirs(work_dir, exist_ok=True)
     with open(os.path.join(work_dir, "arch.json"), "w") as f:
-        json.dump(model.arch, f)
+        json.dump(arch_section(model), f)
     paddle.save(model.state_dict(), os.path.join(work_dir, "model.pdparams"))
     # Count first: after export the layer runs its static program and the
     # per-layer hooks no longer fire.
@@ -363,16 +369,24 @@ def add_rates(result, sgemm):
                 efficiency_run=gflops / rate if rate else None)
 
 
-def default_plan(quick):
-    """The jobs of a full run (default model) or a quick one (tiny model, seconds)."""
+QUICK_ARCHS = {"MIRNet": dict(n_feat=8, n_RRG=1, n_MSRB=1), "MIRNetV2": dict(n_feat=16, n_MRB=1)}
+
+
+def default_plan(quick, network="MIRNet"):
+    """The jobs of a full run (default model) or a quick one (tiny model, seconds).
+
+    ``network`` is MIRNet or MIRNetV2: the same jobs, the same measures.
+    """
+    if network not in QUICK_ARCHS:
+        raise ValueError(f"unknown network {network!r}; valid: {', '.join(QUICK_ARCHS)}")
     if quick:
-        arch = dict(n_feat=8, n_RRG=1, n_MSRB=1)
+        arch = dict(QUICK_ARCHS[network], name=network)
         cases = [dict(key="64", name="64x64", height=64, width=64),
                  dict(key="tiled", name="tiled 100x75", height=75, width=100, tile=48, overlap=8,
                       timed_tiles=3)]
         jobs = [(p, 1, cases) for p in PATHS]
         return arch, jobs, dict(warmup=1, repeats=1)
-    arch = {}
+    arch = {"name": network}
     c256 = dict(key="256", name="256x256", height=256, width=256)
     c512 = dict(key="512", name="512x512", height=512, width=512)
     # 12 MP = 63 tiles of 512: the first tiles are timed and the rest
@@ -431,7 +445,7 @@ def select_jobs(plan, paths=None, threads=None, cases=None):
 
 
 def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=None,
-                  repeats=None, full_tiles=False, log=print):
+                  repeats=None, full_tiles=False, log=print, network="MIRNet"):
     """Run the benchmark; returns a dict with machine, sgemm rates, MACs and result rows.
 
     Args:
@@ -442,9 +456,11 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
         repeats (int): timed runs per case (the best is reported).
         full_tiles (bool): time every tile of the 12 MP cases instead of
             extrapolating from the first ones.
+        network (str): MIRNet or MIRNetV2 (its default configuration, or a
+            tiny one with ``quick``).
         log: called with each progress line.
     """
-    arch, plan, reps = default_plan(quick)
+    arch, plan, reps = default_plan(quick, network)
     jobs = select_jobs(plan, paths, threads, cases)
     if not jobs:
         raise ValueError("no benchmark job left after filtering")
@@ -461,11 +477,14 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
         needs_onnx = any(p == "onnxruntime" for p, _, _ in jobs)
         if not os.path.isfile(os.path.join(work_dir, "macs.json")):
             prepare_model(arch, work_dir, with_onnx=needs_onnx)
+        kept = load_arch(work_dir)["name"]
+        if kept != network:
+            raise ValueError(f"--work_dir {work_dir} holds the {kept} benchmark model, not "
+                             f"{network}: give another --work_dir")
         with open(os.path.join(work_dir, "macs.json")) as f:
             stored = json.load(f)
         counter = _StoredCounter(stored["coef"], stored["multiple"])
-        with open(os.path.join(work_dir, "arch.json")) as f:
-            full_arch = json.load(f)
+        full_arch = load_arch(work_dir)
         macs_256 = counter(256, 256)
         log(f"model {full_arch}: {macs_256 / 1e9:.2f} GMACs at 256x256")
         thread_counts = sorted({t for _, t, _ in jobs})
@@ -577,9 +596,9 @@ def _read_trace(path):
 
 
 def macs_by_kind(arch, height=256, width=256):
-    """Convolution MACs of a MIRNet at one size, per kind of convolution."""
-    from ppmirnet.modeling import MIRNet
+    """Convolution MACs of a network (an ``Arch`` section) at one size, per kind of convolution."""
+    from ppmirnet.modeling import build_model
 
     by_kind = {}
-    _count_macs_at(MIRNet(**arch), height, width, by_kind)
+    _count_macs_at(build_model(dict({"name": "MIRNet"}, **arch)), height, width, by_kind)
     return dict(sorted(by_kind.items(), key=lambda kv: -kv[1]))

@@ -1,6 +1,7 @@
-"""Benchmark MIRNet's CPU runtimes against this machine's matrix-product rate.
+"""Benchmark MIRNet's (or MIRNet-v2's) CPU runtimes against this machine's matrix-product rate.
 
     python benchmarks/run_benchmark.py            # full run, default model (about an hour on 2 cores)
+    python benchmarks/run_benchmark.py --network MIRNetV2 --cases 256,512   # the same rows for MIRNet-v2
     python benchmarks/run_benchmark.py --quick    # tiny model, seconds (run by the test suite)
     python benchmarks/run_benchmark.py --sections training --train_cases small,default \
         --train_reference "PyTorch=python /path/to/official_step.py" [--device gpu]
@@ -32,8 +33,9 @@ def _profile(args, threads):
     work_dir = args.work_dir
     if work_dir is None:
         raise UserError("--profile needs --work_dir (the exported benchmark model is kept there)")
-    with open(os.path.join(work_dir, "arch.json")) as f:
-        arch = json.load(f)
+    from harness import load_arch
+
+    arch = load_arch(work_dir)
     size, n = args.profile_size, (threads or [2])[-1]
     kinds = macs_by_kind(arch, size, size)
     total = sum(kinds.values())
@@ -76,6 +78,8 @@ def main(argv=None):
     p.add_argument("--profile_only", type=str2bool, nargs="?", const=True, default=False,
                    help="only the profile (needs --work_dir of an earlier run)")
     p.add_argument("--profile_size", type=int, default=256)
+    p.add_argument("--network", default="MIRNet", choices=["MIRNet", "MIRNetV2"],
+                   help="network of the inference section (default configuration; tiny with --quick)")
     p.add_argument("--work_dir", default=None, help="keep the exported benchmark model here between runs")
     p.add_argument("--output", default=None, help="JSON results (default benchmarks/results/<full|quick>.json)")
     p.add_argument("--sections", default="inference", help="comma list of inference,training")
@@ -122,7 +126,8 @@ def main(argv=None):
     elif "inference" in sections:
         try:
             result = run_benchmark(args.quick, args.work_dir, paths, threads, _csv(args.cases), args.repeats,
-                                   args.full_12mp, log=lambda line: print(line, flush=True))
+                                   args.full_12mp, log=lambda line: print(line, flush=True),
+                                   network=args.network)
         except ValueError as err:
             raise UserError(str(err)) from err
         print(result["table"])

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import ROOT, run_cli
 from ppmirnet import processing
-from ppmirnet.modeling import MIRNet
+from ppmirnet.modeling import MIRNet, build_model
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from harness import PATHS, CountingRunner, MacCounter, _count_macs_at  # noqa: E402
@@ -49,14 +49,18 @@ def test_counting_runner_adds_every_tile(tiny):
     assert counting.macs == 6 * counter(48, 40)
 
 
-def test_quick_benchmark_runs_every_path(tmp_path):
+@pytest.mark.parametrize("network", ["MIRNet", "MIRNetV2"])
+def test_quick_benchmark_runs_every_path(tmp_path, network):
     out = tmp_path / "quick.json"
-    proc = run_cli("benchmarks/run_benchmark.py", "--quick", f"--output={out}")
+    work = tmp_path / "work"
+    proc = run_cli("benchmarks/run_benchmark.py", "--quick", f"--output={out}", f"--network={network}",
+                   f"--work_dir={work}")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert "load average" in proc.stdout and "GFLOP/s" in proc.stdout
     assert result["quick"] is True and result["sgemm_gflops"]["1"] > 1.0
-    counter = MacCounter(MIRNet(**result["arch"]))
+    assert result["arch"]["name"] == network
+    counter = MacCounter(build_model(result["arch"]))
     rows = result["rows"]
     assert sorted({r["path"] for r in rows}) == sorted(PATHS)
     assert len(rows) == 2 * len(PATHS)
@@ -79,6 +83,12 @@ def test_quick_benchmark_runs_every_path(tmp_path):
         best = min(r["seconds"] for r in case)
         for r in case:
             assert f"| {r['seconds']:.2f} | {r['seconds'] / best:.2f}x |" in md
+    # A work folder keeps its exported model: it is not reused for the other network.
+    other = "MIRNet" if network == "MIRNetV2" else "MIRNetV2"
+    proc = run_cli("benchmarks/run_benchmark.py", "--quick", f"--output={out}", f"--network={other}",
+                   f"--work_dir={work}")
+    assert proc.returncode == 1
+    assert f"holds the {network} benchmark model, not {other}: give another --work_dir" in proc.stderr
 
 
 def test_benchmark_rejects_unknown_path(tmp_path):
