@@ -17,7 +17,17 @@ def main(argv=None, prog=None):
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
 
+    from ..engine.stop import Interrupted, StopFlag
     from ..engine.trainer import Trainer
 
-    Trainer(cfg).train()
+    # Until training starts there is nothing to finish or save: a signal stops at once.
+    with StopFlag(immediate=True) as stop:
+        try:
+            trainer = Trainer(cfg)
+        except KeyboardInterrupt:
+            if stop.signum is None:
+                raise
+            raise Interrupted(f"stopped by {stop.name} before training started",
+                              stop.signum) from None
+    trainer.train()
 

@@ -91,6 +91,17 @@ def all_reduce_sum(values):
     return [float(v) for v in t.numpy()]
 
 
+def all_reduce_max(value):
+    """The largest of a float over every process (identity when alone); a host sync."""
+    if world_size() <= 1:
+        return float(value)
+    import paddle.distributed as dist
+
+    t = paddle.to_tensor(np.asarray([value], dtype=np.float64))
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.numpy()[0])
+
+
 def any_rank(flag):
     """A 0-d bool tensor that is true on every process where ``flag`` is true on one.
 

@@ -27,7 +27,7 @@ def sample_metrics(restored, clean, names=("psnr", "ssim"), protocol=None):
 
 
 def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval", protocol=None,
-             on_image=None):
+             on_image=None, should_stop=None):
     """Mean metrics of ``runner`` (or of the input, if ``runner`` is None) over ``loader``.
 
     Each image is compared alone after clamping to [0, 1], under the
@@ -35,7 +35,9 @@ def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval",
     averaged, as the paper does for the 1280 SIDD blocks. With several cards
     each evaluates its shard and the sums are gathered, so every card returns
     the same means of the whole set. ``on_image(index, restored_hwc)`` sees
-    every restored image (to save it). Returns ``{"psnr", "ssim", "count"}``.
+    every restored image (to save it). Returns ``{"psnr", "ssim", "count"}``,
+    or None when ``should_stop(batch_index)``, asked before each batch, says
+    to abandon the evaluation (a signal stopping the training).
     """
     if progress is None:
         progress = sys.stderr.isatty()
@@ -43,7 +45,9 @@ def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval",
     count = 0
     # Rounded once here, so a saved image is exactly the one measured.
     quantize = metrics.protocol_of(protocol)["quantize"]
-    for noisy, clean in _progress(loader, len(loader), desc, progress):
+    for i, (noisy, clean) in enumerate(_progress(loader, len(loader), desc, progress)):
+        if should_stop is not None and should_stop(i):
+            return None
         noisy = np.asarray(noisy, dtype=np.float32)
         clean = np.asarray(clean, dtype=np.float32)
         restored = noisy if runner is None else runner(noisy)
@@ -65,14 +69,15 @@ def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval",
 
 
 def evaluate_model(model, loader, names=("psnr", "ssim"), ensemble=False, amp_level=None,
-                   progress=None, protocol=None, on_image=None):
+                   progress=None, protocol=None, on_image=None, should_stop=None):
     """:func:`evaluate` of a dygraph model (``ensemble``: x8 flips/rotations)."""
     runner = DygraphRunner(model, amp_level)
     if ensemble:
         runner = SelfEnsemble(runner)
     was_training = model.training
     try:
-        return evaluate(runner, loader, names, progress, protocol=protocol, on_image=on_image)
+        return evaluate(runner, loader, names, progress, protocol=protocol, on_image=on_image,
+                        should_stop=should_stop)
     finally:
         if was_training:
             model.train()

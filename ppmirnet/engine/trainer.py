@@ -21,8 +21,15 @@ from ..metrics import describe_protocol
 from .evaluator import evaluate, evaluate_model
 from .logger import format_eval_line, format_train_line, setup_logger
 from .lr import build_lr_scheduler
+from .stop import Interrupted, StopFlag, signal_name
 from .dygraph import DygraphRunner
 from .visual_log import VDL_IMAGES, VisualLog, require_visualdl, save_triptychs, validation_triptychs
+
+
+# With several cards, how often (in iterations) they agree on whether a signal
+# asked them to stop: the all-reduce waits for the step to end on the device,
+# a host sync that training otherwise makes only at log lines.
+STOP_CHECK_STEPS = 5
 
 
 def build_optimizer(cfg, parameters, lr):
@@ -362,10 +369,15 @@ class Trainer:
         return loss / finite if finite else math.nan
 
     def _eval(self):
+        """Validate, log, keep ``best_model``; abandoned (on a signal, see :meth:`train`) it
+        saves ``latest`` and raises :class:`Interrupted`."""
         names = self.cfg["Metric"]["names"]
         result = evaluate_model(self.model, self.eval_loader, names, amp_level=self.amp_level,
                                 progress=sys.stderr.isatty() and self.rank == 0,
-                                protocol=self.cfg["Metric"])
+                                protocol=self.cfg["Metric"], should_stop=self._eval_should_stop)
+        if result is None:
+            self.model.train()
+            self._stop_on_signal(self._agreed_signal(), ", validation abandoned")
         self.log.info(format_eval_line(result) + f", epoch: {self.epoch}, "
                       f"iter: {self.epoch_iter}/{self.iters_per_epoch}, samples: {result['count']}")
         self._show_validation(result)
@@ -376,6 +388,39 @@ class Trainer:
             self.log.info(f"[Eval] best {key}: {result[key]:.4f} (saved best_model)")
         self.model.train()
         return result
+
+    # -- stopping on a signal ----------------------------------------------------------
+
+    def _agreed_signal(self):
+        """The signal number that asked the run to stop, the same on every card, or 0.
+
+        With several cards the largest over them is all-reduced: a card
+        signalled a step after another still stops at the same step.
+        """
+        signum = self._stop.signum or 0
+        if self.world > 1:
+            signum = int(env.all_reduce_max(signum))
+        return signum
+
+    def _eval_should_stop(self, batch):
+        # A collective only at batches every card reaches (their shards differ by one sample).
+        if self.world > 1:
+            n, size = len(self.eval_loader.dataset), self.eval_loader.batch_sampler.batch_size
+            if batch >= math.ceil(n // self.world / size):
+                return False
+        return self._agreed_signal() != 0
+
+    def _stop_on_signal(self, signum, what=""):
+        """Save ``latest`` at the current position and end the run with :class:`Interrupted`."""
+        self._save("latest")
+        env.barrier()
+        where = os.path.join(self.output_dir, "latest")
+        msg = (f"stopped by {signal_name(signum)} at epoch {self.epoch}, iteration "
+               f"{self.epoch_iter}/{self.iters_per_epoch} (global step {self.global_step}){what}; "
+               f"saved {where}: resume with -o Global.resume=auto")
+        self.log.warning(msg)
+        self.visual.close()
+        raise Interrupted(msg, signum)
 
     def _steps_left(self):
         g = self.cfg["Global"]
@@ -410,7 +455,17 @@ class Trainer:
         as many times as needed, validate every ``eval_interval_iters`` and
         at the end, and save ``latest`` every ``save_interval_iters`` and at
         the end.
+
+        SIGINT (Ctrl-C) or SIGTERM ends the run after the step in progress, or
+        between two batches of a validation (abandoned): ``latest`` is saved
+        and :class:`~ppmirnet.engine.stop.Interrupted` raised (exit code 128 +
+        the signal). A second signal, later than a second after the first,
+        stops at once (the last complete checkpoint survives).
         """
+        with StopFlag() as self._stop:
+            return self._train()
+
+    def _train(self):
         g = self.cfg["Global"]
         epochs = g["epochs"]
         length = f"{epochs} epochs" if epochs else f"{self.total_iters} iterations"
@@ -464,6 +519,12 @@ class Trainer:
                     self.visual.scalars({"train/loss": mean_loss, "train/lr": lr, "train/ips": ips},
                                         self.global_step)
                     meter.reset()
+                if self.world == 1 or self.global_step % STOP_CHECK_STEPS == 0:
+                    signum = self._agreed_signal()
+                    if signum:
+                        if bar is not None:
+                            bar.close()
+                        self._stop_on_signal(signum)
                 if self.total_iters and self.global_step >= self.total_iters:
                     if self.eval_loader is not None and g["eval_during_train"]:
                         last_eval = self._eval()
