@@ -4,7 +4,7 @@ The service tests create (or reuse) the serving environment
 ``deploy/serving/.env`` (Python 3.8/3.9; about 1 GB and a minute the first
 time), export a tiny MIRNet, start the service with ``run.sh`` in its own
 process group, send good, bad and concurrent requests to 127.0.0.1 and stop
-it. Where ``unshare -n`` works the service runs in a private network
+it; a tiny MIRNet-v2 is served the same way and checked against dygraph. Where ``unshare -n`` works the service runs in a private network
 namespace and the requests are sent from inside it. They are skipped only
 where no Python 3.8/3.9 exists.
 """
@@ -35,7 +35,7 @@ import pytest
 from ppmirnet import processing as P
 from ppmirnet.errors import ConfigError, UserError
 from ppmirnet.export import export_inference_model
-from ppmirnet.modeling import MIRNet
+from ppmirnet.modeling import MIRNet, MIRNetV2
 from tests.helpers import ROOT
 
 SERVING_DIR = os.path.join(ROOT, "deploy", "serving")
@@ -253,9 +253,10 @@ def _free_port():
 class Service:
     """A started service: where it listens and how to reach it."""
 
-    def __init__(self, run_dir, port, netns, task):
+    def __init__(self, run_dir, port, netns, task, model="MIRNet"):
         self.run_dir, self.port, self.netns_enabled = run_dir, port, netns
-        self.task = task  # what the service says it runs (op.mirnet.model.task)
+        # what the service says it runs (op.mirnet.model.name and .task)
+        self.model, self.task = model, task
         self.url = f"http://127.0.0.1:{port}/mirnet/prediction"
         with open(os.path.join(run_dir, "server.pid")) as f:
             self.pid = int(f.read())
@@ -293,7 +294,7 @@ class Service:
         assert reply["err_no"] == 0, reply
         # The reply names what the service runs (config.yml, op.mirnet.model).
         assert reply["key"] == ["image", "model", "task"]
-        assert reply["value"][1:] == ["MIRNet", self.task]
+        assert reply["value"][1:] == [self.model, self.task]
         return cv2.imdecode(np.frombuffer(base64.b64decode(reply["value"][0]), np.uint8),
                             cv2.IMREAD_UNCHANGED)
 
@@ -492,6 +493,27 @@ def _listening(pid, port):
 LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
 
 
+@contextlib.contextmanager
+def _running(model_dir, run_dir, opts, task="denoising", model="MIRNet"):
+    """A service started by run.sh on ``model_dir`` with config overrides ``opts``, stopped after."""
+    netns = _netns_usable()
+    port = 18080 if netns else _free_port()
+    rpc_port = 18085 if netns else _free_port()
+    cmd = ["bash", RUN_SH, "start", f"--model_dir={model_dir}", f"--run_dir={run_dir}",
+           f"--port={port}", f"--rpc_port={rpc_port}", f"--netns={netns}", "--timeout=240"]
+    proc = subprocess.run(cmd + [f"--opt={opt}" for opt in opts], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    svc = Service(run_dir, port, netns, task, model)
+    svc.rpc_port, svc.ready_line = rpc_port, proc.stdout.strip()
+    try:
+        yield svc
+    finally:
+        subprocess.run(["bash", RUN_SH, "stop", f"--run_dir={run_dir}"], capture_output=True, timeout=120)
+        if _group_alive(svc.pid):
+            os.killpg(svc.pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def photo_service(serving_python, tmp_path_factory):
     """The service with the smallest MIRNet and a 12-megapixel limit, for full-size photos."""
@@ -501,22 +523,9 @@ def photo_service(serving_python, tmp_path_factory):
     model_dir = str(tmp_path_factory.mktemp("photo_model"))
     export_inference_model(model, model_dir, legacy_format=True)
     run_dir = str(tmp_path_factory.mktemp("photo_run"))
-    netns = _netns_usable()
-    port = 18080 if netns else _free_port()
-    rpc_port = 18085 if netns else _free_port()
-    cmd = ["bash", RUN_SH, "start", f"--model_dir={model_dir}", f"--run_dir={run_dir}",
-           f"--port={port}", f"--rpc_port={rpc_port}", f"--netns={netns}", "--timeout=240",
-           f"--opt=op.mirnet.processing.max_pixels={4000 * 3000}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    svc = Service(run_dir, port, netns, "denoising")  # config.yml's task
-    svc.rpc_port, svc.ready_line = rpc_port, proc.stdout.strip()
-    try:
+    # config.yml's task
+    with _running(model_dir, run_dir, [f"op.mirnet.processing.max_pixels={4000 * 3000}"]) as svc:
         yield svc
-    finally:
-        subprocess.run(["bash", RUN_SH, "stop", f"--run_dir={run_dir}"], capture_output=True, timeout=120)
-        if _group_alive(svc.pid):
-            os.killpg(svc.pid, signal.SIGKILL)
 
 
 def test_both_ports_listen_on_loopback_only_and_the_ready_line_says_so(photo_service):
@@ -564,3 +573,36 @@ def test_beyond_max_pixels_is_refused_from_the_header(photo_service):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(req, timeout=30)
     assert err.value.code == 413
+
+
+# ------------------------------------------------------------ MIRNet-v2
+
+
+@pytest.fixture
+def v2_service(serving_python, tmp_path):
+    """A tiny MIRNet-v2, exported and served as MIRNet is (run.sh, the same op); its dygraph model."""
+    paddle.seed(7)
+    model = MIRNetV2(n_feat=16, n_MRB=1)
+    model.eval()
+    model_dir = str(tmp_path / "model")
+    export_inference_model(model, model_dir, legacy_format=True)
+    with _running(model_dir, str(tmp_path / "run"), ["op.mirnet.model.name=MIRNetV2"],
+                  model="MIRNetV2") as svc:
+        yield svc, model
+
+
+def test_served_mirnetv2_equals_dygraph(v2_service):
+    """16-bit images, so the reply resolves 1.5e-5: within 1e-4 of dygraph, padded as dygraph pads."""
+    svc, model = v2_service
+    # A multiple of 4, and odd: MIRNet-v2 reflect-pads 33x42 to 36x44 (not 40x48) and crops back.
+    for h, w in ((32, 48), (33, 42)):
+        img = noisy_image(h, w, seed=h, dtype=np.uint16)
+        out = svc.restore(png_bytes(img))
+        assert out.shape == (h, w, 3) and out.dtype == np.uint16
+        rgb, _ = P.decode_image(png_bytes(img))
+        with paddle.no_grad():
+            ref = model(paddle.to_tensor(P.to_batch([rgb]))).numpy()
+        ref = np.clip(P.from_batch(ref)[0], 0.0, 1.0)[:, :, ::-1]  # OpenCV's BGR, as the reply
+        assert np.abs(out / 65535.0 - ref).max() < 1e-4, (h, w)
+        # The model is not the identity: the reply really went through it.
+        assert np.abs(out / 65535.0 - img / 65535.0).mean() > 0.01
