@@ -107,9 +107,13 @@ def save_checkpoint(prefix, model_state, optimizer_state, states, arch=None):
     ensure_dir(os.path.dirname(os.path.abspath(prefix)))
     recover(prefix)
     model_state = with_arch(model_state, arch)
-    for ext, obj in zip(EXTENSIONS, (model_state, optimizer_state, states)):
-        with atomic_path(_staging(prefix, ext)) as tmp:
-            paddle.save(obj, tmp)
+    try:
+        for ext, obj in zip(EXTENSIONS, (model_state, optimizer_state, states)):
+            with atomic_path(_staging(prefix, ext), shown=prefix + ext) as tmp:
+                paddle.save(obj, tmp)
+    except BaseException:
+        recover(prefix)  # no marker yet: drops the staged files, the old set stays
+        raise
     with atomic_path(_marker(prefix)) as tmp:
         open(tmp, "w").close()
     recover(prefix)

@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 
+from ..errors import UserError
 from ..utils.io import ensure_dir
 
 LOGGER_NAME = "ppmirnet"
@@ -21,6 +22,27 @@ class _TqdmStreamHandler(logging.StreamHandler):
             self.flush()
         except Exception:  # logging must never stop training
             self.handleError(record)
+
+
+class _LogFile(logging.FileHandler):
+    """``train.log``: a write that fails (full disk, read-only, no permission) ends the run.
+
+    Python's ``FileHandler`` would print "--- Logging error ---" with a
+    traceback for every line and let training go on without its log; here the
+    error is raised at the log call, a :class:`UserError` naming the file.
+    """
+
+    def handleError(self, record):
+        err = sys.exc_info()[1]
+        if isinstance(err, OSError):
+            # The handler is broken: later lines (and the flush at exit) are dropped.
+            self.stream, broken = open(os.devnull, "w", encoding="utf-8"), self.stream
+            try:
+                broken.close()
+            except OSError:
+                pass  # the same error, while flushing what could not be written
+            raise UserError(f"cannot write {self.baseFilename}: {err.strerror or err}") from None
+        super().handleError(record)
 
 
 def setup_logger(log_file=None, rank=0):
@@ -41,7 +63,10 @@ def setup_logger(log_file=None, rank=0):
     logger.addHandler(stream)
     if log_file and rank == 0:
         ensure_dir(os.path.dirname(os.path.abspath(log_file)))
-        fh = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        try:
+            fh = _LogFile(log_file, mode="a", encoding="utf-8")
+        except OSError as err:
+            raise UserError(f"cannot write {log_file}: {err.strerror or err}") from None
         fh.setFormatter(fmt)
         logger.addHandler(fh)
     return logger

@@ -49,20 +49,22 @@ def ensure_dir(path):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, shown=None):
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     On an exception (or a kill before the rename) ``path`` keeps its previous
     content and the temporary file is removed. A write that fails for a
     reason the user can fix (full disk, read-only or wrong path) is a
-    :class:`UserError` naming ``path``.
+    :class:`UserError` naming ``path`` (or ``shown``: the file the user knows,
+    when ``path`` is itself a staging name).
     """
+    shown = shown or path
     directory = os.path.dirname(os.path.abspath(path))
     ensure_dir(directory)
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
     except OSError as err:
-        raise _write_error(path, err) from None
+        raise _write_error(shown, err) from None
     os.close(fd)
     try:
         try:
@@ -72,7 +74,7 @@ def atomic_path(path):
             os.replace(tmp, path)
         except OSError as err:
             if err.errno in _WRITE_ERRNOS:
-                raise _write_error(path, err) from None
+                raise _write_error(shown, err) from None
             raise
     finally:
         if os.path.exists(tmp):
