@@ -63,7 +63,8 @@ def test_lite_set_is_seeded(lite_set, tmp_path):
     a = cv2.imread(os.path.join(root, "train", "input", "00_astronaut_0.png"))
     b = cv2.imread(str(other / "train" / "input" / "00_astronaut_0.png"))
     assert not np.array_equal(a, b)
-    with pytest.raises(UserError, match="already exists"):
+    with pytest.raises(UserError, match=f"{again} already holds the lite denoise set; give "
+                                        f"another folder, or pass overwrite to replace that set"):
         lite.make_lite_data(str(again))
 
 
@@ -136,13 +137,63 @@ def test_lite_set_of_another_task_is_refused(tmp_path):
     root = tmp_path / "lite"
     assert lite.ensure_lite_data(str(root), log=lambda m: None, task="sr", scale=2)
     assert not lite.ensure_lite_data(str(root), log=lambda m: None, task="sr", scale=2)
-    with pytest.raises(UserError, match=r"holds a lite sr x2 set, not sr x4"):
+    with pytest.raises(UserError, match=r"holds the lite sr x2 set \(its lite.json says so\), "
+                                        r"not the lite sr x4 set"):
         lite.ensure_lite_data(str(root), task="sr", scale=4)
-    with pytest.raises(UserError, match=r"holds a lite sr x2 set, not lowlight"):
+    with pytest.raises(UserError, match=r"holds the lite sr x2 set .*, not the lite lowlight set"):
         lite.ensure_lite_data(str(root), task="lowlight")
     with pytest.raises(UserError, match=r"scales \(2, 4\), not 3"):
         lite.make_lite_data(str(tmp_path / "x3"), task="sr", scale=3)
     assert not (tmp_path / "x3").exists()
+
+
+def _files(root):
+    return sorted(os.path.relpath(os.path.join(d, n), root)
+                  for d, _, names in os.walk(root) for n in names)
+
+
+def test_the_lite_set_of_another_task_is_named_and_never_offered_for_deletion(lite_set, tmp_path):
+    """The denoising set given to the SR or low-light config: another folder is the way out."""
+    root, _, _ = lite_set
+    before = _files(root)
+    parent = os.path.dirname(root)
+    for task, scale, folder in [("sr", 4, "lite_sr_x4"), ("lowlight", 4, "lite_lol")]:
+        with pytest.raises(UserError) as err:
+            lite.ensure_lite_data(root, log=lambda m: None, task=task, scale=scale)
+        message = str(err.value)
+        wanted = lite.set_name(task, scale if task == "sr" else None)
+        assert message == (
+            f"{root} holds the lite denoise set (its lite.json says so), not the lite {wanted} "
+            f"set this dataset needs; set dataset.root to another folder, e.g. "
+            f"{os.path.join(parent, folder)} (the {wanted} set is generated there), or train on "
+            f"{root} with configs/mirnet_lite.yaml")
+        assert "remove" not in message and "delete" not in message
+    assert _files(root) == before
+
+    # A folder of the default name of the wanted set, holding another set: a name beside it.
+    sr_named = tmp_path / "lite_sr_x4"
+    lite.make_lite_data(str(sr_named), task="lowlight")
+    with pytest.raises(UserError, match=f"e.g. {sr_named}_sr_x4 .*, or train on {sr_named} with "
+                                        f"configs/mirnet_lite_lol.yaml$"):
+        lite.ensure_lite_data(str(sr_named), task="sr", scale=4)
+
+
+def test_make_lite_data_replaces_only_a_set_it_made(tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "val").mkdir(parents=True)
+    (mine / "val" / "holiday.png").write_bytes(b"precious")
+    (mine / "lite.json").write_text('{"notes": "my own"}')  # not one written by make_lite_data
+    with pytest.raises(UserError) as err:
+        lite.make_lite_data(str(mine), overwrite=True)
+    assert str(err.value) == (f"{mine} already exists and is no lite set made by this project "
+                              f"(no lite.json of its own): it is left as it is; give another "
+                              f"folder")
+    assert _files(mine) == ["lite.json", "val/holiday.png"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert lite.make_lite_data(str(empty))["task"] == "denoise"  # an empty folder is used
+    lite.make_lite_data(str(empty), overwrite=True, task="lowlight")  # a set it made: replaced
+    assert lite.generated_set(str(empty)) == ("lowlight", None)
 
 
 # -- paired folders ----------------------------------------------------------------------

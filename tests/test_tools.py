@@ -355,7 +355,21 @@ def test_make_lite_data_tool(tmp_path, capsys):
     assert code == 0 and "wrote 12 training and 4 validation pairs" in out
     assert len(os.listdir(tmp_path / "lite" / "val" / "input")) == 4
     code, out, _ = run_tool_in_process("make_lite_data", [f"--out={tmp_path / 'lite'}"], capsys)
-    assert code == 0 and "already exists; kept" in out
+    assert code == 0 and out == (f"{tmp_path / 'lite'} already exists (the lite denoise set); "
+                                 f"kept (pass --overwrite to regenerate it)\n")
+    code, _, err = run_tool_in_process("make_lite_data", ["--out", str(tmp_path / "lite"),
+                                                          "--task", "lowlight"], capsys)
+    assert code == 1 and err == (f"error: {tmp_path / 'lite'} already holds the lite denoise set; "
+                                 f"give another folder, or pass overwrite to replace that set\n")
+    # A set in the lite layout made by hand is kept, with --overwrite too.
+    mine = tmp_path / "mine"
+    (mine / "val" / "input").mkdir(parents=True)
+    code, out, _ = run_tool_in_process("make_lite_data", ["--out", str(mine)], capsys)
+    assert code == 0 and "a set in the lite layout, not made by this tool); kept" in out
+    code, _, err = run_tool_in_process("make_lite_data", ["--out", str(mine), "--overwrite"],
+                                       capsys)
+    assert code == 1 and "is no lite set made by this project" in err
+    assert os.listdir(mine) == ["val"] and os.listdir(mine / "val") == ["input"]
 
 
 def test_prepare_sidd_tool(tmp_path, capsys):

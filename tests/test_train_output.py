@@ -1,4 +1,4 @@
-"""A training run whose disk fills up or turns read-only stops with the file named, checkpoints intact."""
+"""Training whose disk fills up or turns read-only stops naming the file, checkpoints intact."""
 
 import errno
 import logging

@@ -10,8 +10,9 @@ seeded, about 2 MB, in a second: train/{input,groundtruth}/*.png (12 pairs)
 and val/{input,groundtruth}/*.png (4 pairs), plus lite.json with the noise
 parameters. --task sr degrades the crops by area downscaling, bicubic
 upscaling back and mild noise; --task lowlight darkens them in linear light
-with shot/read noise (ppmirnet/data/lite.py). Nothing is downloaded. An
-existing set is kept unless --overwrite.
+with shot/read noise (ppmirnet/data/lite.py). Nothing is downloaded. A set
+already in --out is kept; --overwrite replaces a set this tool made, never
+other data.
 """
 
 import sys
@@ -37,10 +38,16 @@ def main(argv=None):
 
     import os
 
-    from ppmirnet.data.lite import make_lite_data
+    from ppmirnet.data.lite import generated_set, make_lite_data, set_name
 
-    if os.path.isdir(os.path.join(args.out, "val")) and not args.overwrite:
-        print(f"{args.out} already exists; kept (pass --overwrite to regenerate it)")
+    found = generated_set(args.out)
+    if found == (args.task, args.scale if args.task == "sr" else None) and not args.overwrite:
+        print(f"{args.out} already exists (the lite {set_name(*found)} set); kept (pass "
+              f"--overwrite to regenerate it)")
+        return
+    if found is None and os.path.isdir(os.path.join(args.out, "val")) and not args.overwrite:
+        # A set in the lite layout made by hand: the user's data.
+        print(f"{args.out} already exists (a set in the lite layout, not made by this tool); kept")
         return
     summary = make_lite_data(args.out, seed=args.seed, overwrite=args.overwrite, task=args.task,
                              scale=args.scale)
