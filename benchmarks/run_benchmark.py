@@ -69,7 +69,7 @@ def main(argv=None):
                    help="tiny model and images: checks every path in seconds")
     p.add_argument("--paths", default=None, help="comma list of dygraph,paddle_onednn,paddle_native,onnxruntime")
     p.add_argument("--threads", default=None, help="comma list of thread counts (1,2)")
-    p.add_argument("--cases", default=None, help="comma list of 256,512,12mp,12mp1024 (quick: 64,tiled)")
+    p.add_argument("--cases", default=None, help="comma list of 256,512,12mp,12mp528,12mp256 (quick: 64,tiled)")
     p.add_argument("--repeats", type=int, default=None, help="timed runs per case, best kept")
     p.add_argument("--full_12mp", type=str2bool, nargs="?", const=True, default=False,
                    help="time every tile of the 12 MP cases (default: first tiles, rest extrapolated)")
