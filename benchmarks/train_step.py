@@ -29,12 +29,13 @@ def main(argv=None):
     import paddle
 
     from ppmirnet.config import load_config
+    from ppmirnet.engine.env import set_device
     from ppmirnet.modeling import build_model
     from ppmirnet.engine.trainer import build_optimizer, optimize_step
     from ppmirnet.losses import build_loss
 
-    # CPU threads: the caller sets OMP_NUM_THREADS (benchmarks/training.py does).
-    paddle.set_device(args.device)
+    # As tools/train.py with Global.cpu_threads: the math library's threads on CPU.
+    set_device(args.device, cpu_threads=args.threads)
     cfg = load_config(os.path.join(ROOT, "configs", "mirnet_sidd.yaml"),
                       [f"Arch.n_feat={args.n_feat}", f"Arch.n_RRG={args.n_RRG}",
                        f"Arch.n_MSRB={args.n_MSRB}"])

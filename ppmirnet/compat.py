@@ -104,3 +104,18 @@ def skip_step_if(optimizer, found_inf):
     the flag once per step); without AMP the trainer sets it itself.
     """
     optimizer._set_auxiliary_var("found_inf", found_inf)
+
+
+def set_cpu_math_threads(count):
+    """Let the CPU math library behind dygraph kernels (convolution's GEMM above all) use ``count`` threads.
+
+    Paddle's dygraph CPU kernels run on one thread unless told otherwise
+    (importing Paddle sets ``OMP_NUM_THREADS=1`` when it is unset): a
+    training step of ``tools/train.py`` ran on one core of two. The setter
+    is not public API; it is
+    ``paddle.base.core.set_num_threads`` in 2.6 and 3.x alike
+    (``tests/test_env.py`` notices if it goes).
+    """
+    from paddle.base import core
+
+    core.set_num_threads(int(count))

@@ -222,6 +222,9 @@ _LOADER = {
 SCHEMA = {
     "Global": {
         "device": Field(str, "cpu", pattern=r"cpu|gpu(:\d+)?", hint="cpu, gpu or gpu:N"),
+        # Threads of dygraph's CPU math (training, eval, predict on CPU); null:
+        # this process's share of the machine's cores.
+        "cpu_threads": Field(int, None, nullable=True, minimum=1),
         "seed": Field(int, 42),
         # Exactly one of the two: epoch-based (MIRNet) or iteration-based (MIRNet-v2) training.
         "epochs": Field(int, None, nullable=True, minimum=1),

@@ -91,7 +91,9 @@ class Restorer:
         tile_overlap (int): overlap of neighbouring tiles, blended linearly.
         ensemble (bool): x8 self-ensemble (average over flips and rotations;
             8 times slower, a little more accurate).
-        cpu_threads (int): CPU threads of Paddle Inference / onnxruntime.
+        cpu_threads (int): CPU threads of dygraph, Paddle Inference or
+            onnxruntime; None: the process's share of the cores for dygraph
+            (or the config's ``Global.cpu_threads``), 2 for the others.
         log (callable): receives one-line messages (model notes, per-file
             lines of :meth:`run`); None to stay silent.
 
@@ -100,7 +102,7 @@ class Restorer:
     """
 
     def __init__(self, weights=None, *, model_dir=None, onnx_file=None, config=None, runtime=None,
-                 device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=2, log=None):
+                 device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=None, log=None):
         sources = {"dygraph": weights, "paddle-inference": model_dir, "onnx": onnx_file}
         given = [name for name, value in sources.items() if value is not None]
         if len(given) != 1:
@@ -130,30 +132,33 @@ class Restorer:
         self.model = None
         self.config = None
         if runtime == "dygraph":
-            self.runner = self._dygraph(weights, config)
+            self.runner = self._dygraph(weights, config, cpu_threads)
         elif runtime == "paddle-inference":
             from .inference import PaddlePredictor, PredictorOptions, check_device_support
 
-            options = PredictorOptions(use_gpu=self.device == "gpu", cpu_threads=cpu_threads)
+            options = PredictorOptions(use_gpu=self.device == "gpu", cpu_threads=cpu_threads or 2)
             check_device_support(options)
             self.runner = PaddlePredictor(model_dir, options, quiet=True)
         else:
             from .inference.onnx_runtime import OnnxPredictor
 
             providers = ["CUDAExecutionProvider"] if self.device == "gpu" else None
-            self.runner = OnnxPredictor(onnx_file, cpu_threads, providers)
+            self.runner = OnnxPredictor(onnx_file, cpu_threads or 2, providers)
         if self.ensemble:
             from .engine.dygraph import SelfEnsemble
 
             self.runner = SelfEnsemble(self.runner)
 
-    def _dygraph(self, weights, config):
-        from .config import amp_level
+    def _dygraph(self, weights, config, cpu_threads):
+        from .config import amp_level, load_config
         from .engine.env import set_device
         from .engine.dygraph import DygraphRunner
 
-        set_device(self.device)
-        self.model, self.config = load_dygraph_model(weights, config, log=self.log)
+        cfg = load_config(config) if isinstance(config, str) else config
+        if cpu_threads is None and cfg is not None:
+            cpu_threads = cfg["Global"]["cpu_threads"]
+        set_device(self.device, cpu_threads)
+        self.model, self.config = load_dygraph_model(weights, cfg, log=self.log)
         return DygraphRunner(self.model, amp_level(self.config) if self.config else None)
 
     @property

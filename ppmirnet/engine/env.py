@@ -6,6 +6,7 @@ import random
 import numpy as np
 import paddle
 
+from .. import compat
 from ..errors import UserError
 
 
@@ -35,12 +36,31 @@ def resolve_device(device, environ=None):
     return device
 
 
-def set_device(device):
+def default_cpu_threads(environ=None, cores=None):
+    """This process's share of the cores it may run on, for ``Global.cpu_threads: null``.
+
+    The cores are shared among the training processes of the machine
+    (``paddle.distributed.launch`` on CPU starts one per rank), at least one
+    each. ``OMP_NUM_THREADS`` cannot say it: importing Paddle sets it to 1
+    when it is unset.
+    """
+    environ = os.environ if environ is None else environ
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    local = int(environ.get("PADDLE_LOCAL_SIZE") or environ.get("PADDLE_TRAINERS_NUM") or 1)
+    return max(1, cores // max(local, 1))
+
+
+def set_device(device, cpu_threads=None):
     """Select ``cpu``, ``gpu`` or ``gpu:N`` (see :func:`resolve_device`); returns it.
 
-    A GPU request without a usable GPU is a :class:`UserError`.
+    A GPU request without a usable GPU is a :class:`UserError`. On CPU the
+    math library gets ``cpu_threads`` threads (None:
+    :func:`default_cpu_threads`).
     """
     device = resolve_device(device)
+    if device == "cpu":
+        compat.set_cpu_math_threads(cpu_threads or default_cpu_threads())
     if device != "cpu":
         count = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
         if count == 0:

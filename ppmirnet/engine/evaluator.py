@@ -98,7 +98,7 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None, save_i
     from .dygraph import load_model
 
     global_cfg = cfg["Global"]
-    env.set_device(global_cfg["device"])
+    env.set_device(global_cfg["device"], global_cfg["cpu_threads"])
     rank, world = env.init_distributed()
     section = cfg["DataLoader"]["Eval"]
     if section["dataset"]["name"] == "DNDBenchmark":
@@ -163,7 +163,7 @@ def denoise_dnd(cfg, save_dir, ensemble=False, progress=None):
     from .dygraph import load_model
 
     global_cfg = cfg["Global"]
-    env.set_device(global_cfg["device"])
+    env.set_device(global_cfg["device"], global_cfg["cpu_threads"])
     if env.world_size() > 1:
         raise ValueError("the DND submission is written by one process; run without launch")
     dataset, loader = build_eval_loader(cfg["DataLoader"]["Eval"])

@@ -146,7 +146,7 @@ class Trainer:
         self.output_dir = g["output_dir"]
         if g["use_visualdl"]:
             require_visualdl()  # before anything is written
-        self.device = env.set_device(g["device"])
+        self.device = env.set_device(g["device"], g["cpu_threads"])
         self.rank, self.world = env.init_distributed()
         # Console only until the data is found: a run that cannot start leaves no files.
         self.log = setup_logger(None, self.rank)
