@@ -65,7 +65,8 @@ def test_predict_infer_and_onnx_restore_pairs_of_folders(dual):
     proc = run_cli("tools/predict.py", "--weights", str(weights), "--input", left,
                    "--input_right", right, "--output", str(root / "predicted"))
     assert proc.returncode == 0, proc.stderr
-    _check_outputs(root / "predicted", expected, 0)  # the same float result, the same rounding
+    # The same network on more CPU threads sums in another order: at most one 16-bit level apart.
+    _check_outputs(root / "predicted", expected, 1)
     proc = run_cli("deploy/inference/infer.py", f"--model_dir={root / 'inference'}",
                    f"--image_dir={left}", f"--image_dir_right={right}",
                    f"--output_dir={root / 'inferred'}")
@@ -86,7 +87,7 @@ def test_restorer_takes_the_right_view(dual):
     left = cv2.imread(str(root / "inputL" / "a.png"), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
     right = cv2.imread(str(root / "inputR" / "a.png"), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
     out = restorer(np.ascontiguousarray(left), right=np.ascontiguousarray(right))
-    assert out.dtype == np.uint16 and np.array_equal(out.astype(np.float64), expected["a.png"])
+    assert out.dtype == np.uint16 and np.abs(out.astype(np.float64) - expected["a.png"]).max() <= 1
     written = restorer.run(str(root / "inputL" / "b.png"), str(root / "api"),
                            right=str(root / "inputR" / "b.png"))
     assert written == [str(root / "api" / "b.png")]
