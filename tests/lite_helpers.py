@@ -2,6 +2,8 @@
 
 import os
 import re
+import subprocess
+import sys
 
 from helpers import ROOT
 
@@ -39,3 +41,15 @@ def train_lines(text):
 def read(path):
     with open(path, encoding="utf-8") as f:
         return f.read()
+
+
+def launch_training(overrides, log_dir, **popen):
+    """``tools/train.py`` on the lite config under ``paddle.distributed.launch``, 2 CPU processes.
+
+    Started in a session of its own, so a test can signal or kill the whole
+    run with ``os.killpg(proc.pid, ...)``; ``popen`` sets its outputs.
+    """
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+           "--log_dir", str(log_dir), "tools/train.py", "-c", LITE_CONFIG, "-o", *overrides]
+    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, GLOG_minloglevel="2"),
+                            start_new_session=True, **popen)

@@ -18,7 +18,7 @@ from ppmirnet.engine.trainer import Trainer
 from ppmirnet.errors import UserError
 
 from helpers import ROOT
-from lite_helpers import LITE_CONFIG, read
+from lite_helpers import LITE_CONFIG, launch_training, read
 
 SIZE = 40
 
@@ -157,12 +157,8 @@ def test_every_rank_exits_under_distributed_launch(trained, tmp_path):
     bad = data / "input" / "3.png"
     _truncate(bad)
     logs = tmp_path / "launch"
-    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
-           "--log_dir", str(logs), "tools/train.py", "-c", LITE_CONFIG, "-o",
-           *_overrides(str(data), str(tmp_path / "run"), **{"Global.epochs": 50})]
-    env = dict(os.environ, GLOG_minloglevel="2")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = launch_training(_overrides(str(data), str(tmp_path / "run"), **{"Global.epochs": 50}),
+                           logs, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         proc.wait(timeout=120)
     except subprocess.TimeoutExpired:

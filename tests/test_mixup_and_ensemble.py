@@ -2,22 +2,13 @@
 
 import numpy as np
 import paddle
-import pytest
 
 from ppmirnet.config import load_config
-from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine.dygraph import SelfEnsemble
 from ppmirnet.engine.trainer import Trainer
 
 from lite_helpers import LITE_CONFIG, read, tiny_overrides, train_lines
-
-
-@pytest.fixture(scope="module")
-def lite_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data") / "lite")
-    make_lite_data(root)
-    return root
 
 
 def _trainer(lite_root, out, **extra):

@@ -11,24 +11,16 @@ import time
 import pytest
 
 from ppmirnet.config import load_config
-from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine import evaluator
 from ppmirnet.engine.stop import Interrupted, StopFlag
 from ppmirnet.engine.trainer import Trainer
 
 from helpers import ROOT, load_tool
-from lite_helpers import LITE_CONFIG, read, tiny_overrides, train_lines
+from lite_helpers import LITE_CONFIG, launch_training, read, tiny_overrides, train_lines
 
 STOPPED = re.compile(r"stopped by (SIG\w+) at epoch (\d+), iteration (\d+)/(\d+) "
                      r"\(global step (\d+)\)(.*); saved (\S+): resume with -o Global.resume=auto")
-
-
-@pytest.fixture(scope="module")
-def lite_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data") / "lite")
-    make_lite_data(root)
-    return root
 
 
 def _long_run(lite_root, out, **extra):
@@ -214,12 +206,8 @@ def test_stop_flag_second_signal_and_launcher_repeats(monkeypatch):
 def test_every_card_stops_at_the_same_step_under_distributed_launch(lite_root, tmp_path):
     """Ctrl-C reaches the launcher, which sends SIGTERM to each rank (repeatedly)."""
     out, logs = tmp_path / "run", tmp_path / "launch"
-    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
-           "--log_dir", str(logs), "tools/train.py", "-c", LITE_CONFIG, "-o",
-           *_long_run(lite_root, out, **{"DataLoader.Train.sampler.batch_size": 2})]
-    env = dict(os.environ, GLOG_minloglevel="2")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = launch_training(_long_run(lite_root, out, **{"DataLoader.Train.sampler.batch_size": 2}),
+                           logs, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
         while not (os.path.isfile(logs / "workerlog.1")

@@ -308,17 +308,28 @@ def test_scripts_refuse_an_unknown_mode(script):
     assert "unknown MODE 'klquant_whole_infer'" in done.stderr
 
 
-def test_prepare_whole_modes_say_what_to_put_where(tmp_path):
-    # Run on a copy of the scripts in an empty tree: no data/SIDD there.
+def _bare_tree(tmp_path):
+    """A copy of prepare.sh (and what it sources) in an empty tree: no data, configs or weights."""
     tree = tmp_path / "repo"
     (tree / "test_tipc").mkdir(parents=True)
     for name in ("prepare.sh", "common_func.sh"):
         (tree / "test_tipc" / name).write_text(open(os.path.join(TIPC, name)).read())
+    return tree
+
+
+def _prepare(tree, config, mode, timeout=120, cwd=None):
+    """Run the tree's prepare.sh on ``config`` in ``mode``."""
     env = dict(os.environ, TIPC_PYTHON=sys.executable, PYTHONPATH=ROOT)
+    return subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), config, mode],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+def test_prepare_whole_modes_say_what_to_put_where(tmp_path):
+    # Run on a copy of the scripts in an empty tree: no data/SIDD there.
+    tree = _bare_tree(tmp_path)
     messages = {}
     for mode in ("whole_infer", "whole_train_whole_infer", "lite_train_whole_infer"):
-        done = subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), TRAIN_CONFIG, mode],
-                              capture_output=True, text=True, timeout=120, env=env)
+        done = _prepare(tree, TRAIN_CONFIG, mode)
         assert done.returncode == 1, (mode, done.stdout, done.stderr)
         messages[mode] = done.stderr
     assert "ValidationNoisyBlocksSrgb.mat" in messages["whole_infer"]
@@ -351,15 +362,10 @@ def test_v2_chain_is_the_denoising_chain_on_its_own_model_folders():
 
 
 def test_prepare_v2_modes_stage_the_v2_configs_and_name_its_weights(tmp_path):
-    tree = tmp_path / "repo"
-    (tree / "test_tipc").mkdir(parents=True)
-    for name in ("prepare.sh", "common_func.sh"):
-        (tree / "test_tipc" / name).write_text(open(os.path.join(TIPC, name)).read())
-    env = dict(os.environ, TIPC_PYTHON=sys.executable, PYTHONPATH=ROOT)
+    tree = _bare_tree(tmp_path)
 
     def prepare(mode):
-        return subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), V2_TRAIN_CONFIG, mode],
-                              capture_output=True, text=True, timeout=120, env=env)
+        return _prepare(tree, V2_TRAIN_CONFIG, mode)
 
     done = prepare("whole_train_whole_infer")
     assert done.returncode == 1 and "data/SIDD/train/input/" in done.stderr
@@ -381,15 +387,10 @@ def test_prepare_v2_modes_stage_the_v2_configs_and_name_its_weights(tmp_path):
 
 
 def test_prepare_sr_modes_stage_the_sr_configs_and_name_realsr(tmp_path):
-    tree = tmp_path / "repo"
-    (tree / "test_tipc").mkdir(parents=True)
-    for name in ("prepare.sh", "common_func.sh"):
-        (tree / "test_tipc" / name).write_text(open(os.path.join(TIPC, name)).read())
-    env = dict(os.environ, TIPC_PYTHON=sys.executable, PYTHONPATH=ROOT)
+    tree = _bare_tree(tmp_path)
     messages = {}
     for mode in ("whole_infer", "whole_train_whole_infer", "lite_train_whole_infer"):
-        done = subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), SR_TRAIN_CONFIG, mode],
-                              capture_output=True, text=True, timeout=120, env=env)
+        done = _prepare(tree, SR_TRAIN_CONFIG, mode)
         assert done.returncode == 1, (mode, done.stdout, done.stderr)
         messages[mode] = done.stderr
     assert "data/RealSR/x4/test" in messages["whole_infer"]
@@ -400,9 +401,7 @@ def test_prepare_sr_modes_stage_the_sr_configs_and_name_realsr(tmp_path):
     (tree / "tools").mkdir()
     for name in ("make_lite_data.py", "_bootstrap.py"):
         (tree / "tools" / name).write_text(open(os.path.join(ROOT, "tools", name)).read())
-    done = subprocess.run(["bash", str(tree / "test_tipc" / "prepare.sh"), SR_TRAIN_CONFIG,
-                           "lite_train_lite_infer"], capture_output=True, text=True, timeout=300,
-                          env=env, cwd=str(tree))
+    done = _prepare(tree, SR_TRAIN_CONFIG, "lite_train_lite_infer", timeout=300, cwd=str(tree))
     assert "training config not found: configs/mirnet_lite_sr.yaml" in done.stderr
     with open(tree / "data" / "lite_sr_x4" / "lite.json") as f:
         import json

@@ -10,7 +10,6 @@ import paddle
 import pytest
 
 from ppmirnet import metrics, processing
-from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine.dygraph import DygraphRunner
 from ppmirnet.modeling import MIRNet
 
@@ -18,13 +17,6 @@ from helpers import ROOT, load_tool, run_cli, run_tool_in_process
 from lite_helpers import LITE_CONFIG
 
 TOOLS = ["train", "eval", "predict", "export_model", "make_lite_data", "prepare_sidd"]
-
-
-@pytest.fixture(scope="module")
-def lite_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data") / "lite")
-    make_lite_data(root)
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import paddle
 import pytest
 
 from ppmirnet.config import load_config
-from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine.lr import WarmupCosine
 from ppmirnet.engine.trainer import Trainer
@@ -19,13 +18,6 @@ from ppmirnet.losses import CharbonnierLoss
 
 from helpers import ROOT
 from lite_helpers import EVAL_LINE, LITE_CONFIG, TRAIN_LINE, read, tiny_overrides, train_lines
-
-
-@pytest.fixture(scope="module")
-def lite_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data") / "lite")
-    make_lite_data(root)
-    return root
 
 
 def _train(lite_root, out, **extra):

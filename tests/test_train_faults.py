@@ -21,7 +21,6 @@ import pytest
 
 from ppmirnet import compat
 from ppmirnet.config import load_config
-from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine.trainer import Trainer
 from ppmirnet.errors import UserError
@@ -29,13 +28,6 @@ from ppmirnet.losses import CharbonnierLoss
 
 from helpers import ROOT
 from lite_helpers import LITE_CONFIG, read, tiny_overrides, train_lines
-
-
-@pytest.fixture(scope="module")
-def lite_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data") / "lite")
-    make_lite_data(root)
-    return root
 
 
 def _cfg(lite_root, out, **extra):

@@ -10,7 +10,6 @@ import paddle
 import pytest
 
 from ppmirnet.config import load_config
-from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine.logger import LOGGER_NAME
 from ppmirnet.engine.trainer import Trainer
@@ -18,13 +17,6 @@ from ppmirnet.errors import UserError
 
 from helpers import ROOT
 from lite_helpers import LITE_CONFIG, tiny_overrides
-
-
-@pytest.fixture(scope="module")
-def lite_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data") / "lite")
-    make_lite_data(root)
-    return root
 
 
 def _trainer(lite_root, out):

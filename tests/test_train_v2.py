@@ -13,7 +13,6 @@ import paddle
 import pytest
 
 from ppmirnet.config import load_config
-from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine.lr import CosineAnnealingRestartCyclicLR
 from ppmirnet.engine.trainer import Trainer, mix_batch
@@ -23,13 +22,6 @@ from helpers import ROOT, run_cli
 from lite_helpers import read, train_lines
 
 V2_LITE = os.path.join(ROOT, "configs", "mirnetv2_lite.yaml")
-
-
-@pytest.fixture(scope="module")
-def lite_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data") / "lite")
-    make_lite_data(root)
-    return root
 
 
 def tiny(lite_root, out, **extra):

@@ -11,7 +11,6 @@ import pytest
 
 from ppmirnet import commands, processing
 from ppmirnet.config import load_config
-from ppmirnet.data.lite import make_lite_data
 from ppmirnet.engine import checkpoint as ckpt
 from ppmirnet.engine.dygraph import DygraphRunner
 from ppmirnet.modeling import build_model
@@ -21,13 +20,6 @@ from ppmirnet.engine.visual_log import GAP, triptych
 from lite_helpers import EVAL_LINE, LITE_CONFIG, TRAIN_LINE, read, tiny_overrides
 
 ETA = re.compile(r"ips: [0-9.]+ samples/s, eta: (\d+):(\d\d):(\d\d)$", re.M)
-
-
-@pytest.fixture(scope="module")
-def lite_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("data") / "lite")
-    make_lite_data(root)
-    return root
 
 
 @pytest.fixture(scope="module")
