@@ -199,6 +199,14 @@ def list_inputs(path, right=None):
     return list_pairs(path, right) if right is not None else list_images(path)
 
 
+def stack_views(left, right, left_name="the left view", right_name="the right view"):
+    """Stack the HxWx3 left and right views of a dual-pixel pair as the HxWx6 network input."""
+    if left.shape != right.shape:
+        raise UserError(f"{left_name} is {left.shape[1]}x{left.shape[0]} but {right_name} is "
+                        f"{right.shape[1]}x{right.shape[0]}")
+    return np.concatenate([left, right], axis=2)
+
+
 def read_input(item):
     """Read an image file, or a ``(left, right)`` pair stacked as HxWx6, with the first one's info.
 
@@ -208,11 +216,7 @@ def read_input(item):
         return read_image(item)
     left, right = item
     rgb_left, info = read_image(left)
-    rgb_right, _ = read_image(right)
-    if rgb_left.shape != rgb_right.shape:
-        raise UserError(f"{left} is {info.width}x{info.height} but its right view {right} is "
-                        f"{rgb_right.shape[1]}x{rgb_right.shape[0]}")
-    return np.concatenate([rgb_left, rgb_right], axis=2), info
+    return stack_views(rgb_left, read_image(right)[0], left, f"its right view {right}"), info
 
 
 def to_batch(images):

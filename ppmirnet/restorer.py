@@ -15,8 +15,6 @@ file handling as ``ppmirnet predict``, ``ppmirnet infer`` and serving.
 
 import os
 
-import numpy as np
-
 from . import processing
 from .errors import UserError
 
@@ -184,11 +182,7 @@ class Restorer:
                             "this model takes single images: leave out right")
         rgb, info = processing.from_array(image)
         if right is not None:
-            rgb_right, _ = processing.from_array(right, "right")
-            if rgb_right.shape != rgb.shape:
-                raise UserError(f"the left view is {rgb.shape[1]}x{rgb.shape[0]} but the right "
-                                f"view is {rgb_right.shape[1]}x{rgb_right.shape[0]}")
-            rgb = np.concatenate([rgb, rgb_right], axis=2)
+            rgb = processing.stack_views(rgb, processing.from_array(right, "right")[0])
         restored = processing.restore(self.runner, rgb, tile=self.tile, overlap=self.tile_overlap)
         return processing.to_array(restored, info)
 

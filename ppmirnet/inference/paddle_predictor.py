@@ -159,23 +159,34 @@ def _trt_shapes(options, channels=3):
     }
 
 
-def program_input_channels(program, name="x"):
+def _read_program_desc(path):
+    """The parsed ``.pdmodel`` (a ``ProgramDesc``), or None when it does not parse as one."""
+    from google.protobuf.message import DecodeError
+    from paddle.base.proto import framework_pb2
+
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return framework_pb2.ProgramDesc.FromString(data)
+    except DecodeError:
+        return None
+
+
+def program_input_channels(program, name="x", desc=None):
     """The channels of the exported program's input ``name``: 3, or 6 for the dual-pixel MIRNet-v2.
 
-    Read from the program file, because Paddle Inference's input handle
+    Read from the program file (or ``desc``, the ``.pdmodel`` already parsed
+    by :func:`check_program_file`), because Paddle Inference's input handle
     reports no shape before one is set and TensorRT's shape ranges are
     needed before the predictor exists. None when the file does not say.
     """
     if program.endswith(".pdmodel"):
-        from google.protobuf.message import DecodeError
-        from paddle.base.proto import framework_pb2
-
-        try:
-            with open(program, "rb") as f:
-                desc = framework_pb2.ProgramDesc.FromString(f.read())
-        except (OSError, DecodeError):
-            return None
-        for var in desc.blocks[0].vars if desc.blocks else ():
+        if desc is None:
+            try:
+                desc = _read_program_desc(program)
+            except OSError:
+                return None
+        for var in desc.blocks[0].vars if desc is not None and desc.blocks else ():
             if var.name == name:
                 # The tensor field is ``dense_tensor`` in Paddle 3, ``lod_tensor`` in 2.6.
                 for _, value in var.type.ListFields():
@@ -309,23 +320,17 @@ def check_program_file(path):
     Paddle's native loader crashes the process (segmentation fault) on some
     files that parse as protocol buffers without being programs (a
     ``.pdiparams`` or an ONNX model in its place); the Python parser of the
-    same format tells them apart safely.
+    same format tells them apart safely. Returns the parsed program (None
+    for a ``.json`` one).
     """
     if not path.endswith(".pdmodel"):
-        return
-    from google.protobuf.message import DecodeError
-    from paddle.base.proto import framework_pb2
-
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        program = framework_pb2.ProgramDesc.FromString(data)
-    except DecodeError:
-        program = None
+        return None
+    program = _read_program_desc(path)
     ops = {op.type for op in program.blocks[0].ops} if program and program.blocks else set()
     if not {"feed", "fetch"} <= ops:
         raise UserError(f"{path} is not a Paddle inference program (damaged, or another "
                         f"file under this name); export it again with tools/export_model.py")
+    return program
 
 
 class PaddlePredictor:
@@ -352,9 +357,9 @@ class PaddlePredictor:
         self.program, self.params = find_program(model_dir, prefer_legacy=legacy)
         # What this Paddle build cannot do is said before the files are read.
         check_device_support(self.options)
-        check_program_file(self.program)
+        desc = check_program_file(self.program)
         # 3, or 6 for the dual-pixel MIRNet-v2; TensorRT's shape ranges need it.
-        self.in_channels = program_input_channels(self.program, INPUT_NAME) or 3
+        self.in_channels = program_input_channels(self.program, INPUT_NAME, desc) or 3
         self.quiet = quiet
         if self.options.use_tensorrt:
             self._prepare_tensorrt()
