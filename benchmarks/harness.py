@@ -213,10 +213,11 @@ def _make_runner(path, threads, model_dir):
         import paddle
 
         from ppmirnet.modeling import build_model
+        from ppmirnet.safe_pickle import load_paddle
 
         paddle.set_device("cpu")
         model = build_model(load_arch(model_dir))
-        model.set_state_dict(paddle.load(os.path.join(model_dir, "model.pdparams")))
+        model.set_state_dict(load_paddle(os.path.join(model_dir, "model.pdparams")))
         model.eval()
 
         def run(batch):

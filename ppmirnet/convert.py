@@ -12,16 +12,9 @@ import zipfile
 
 import numpy as np
 
-from .errors import ConversionError, MissingDependencyError, UserError
+from .errors import ConversionError, UserError
 
 _PRELU_SUFFIX = "._weight"
-
-TORCH_INSTALL_HINT = (
-    "reading a .pth checkpoint needs PyTorch; install the CPU build with\n"
-    "  pip install torch --index-url https://download.pytorch.org/whl/cpu\n"
-    "(or pass an .npz of official key -> array)"
-)
-
 
 def official_key(paddle_key):
     """The official (PyTorch) name of a Paddle state-dict key."""
@@ -34,29 +27,26 @@ def load_official_state_dict(path):
     """Read an official checkpoint as ``{official key: float32 ndarray}``.
 
     Accepts ``.pth``/``.pt`` (``torch.save({'state_dict': ...})``, BasicSR's
-    ``{'params': ...}`` or a bare state dict; needs torch) and ``.npz``
-    (official key -> array). A ``module.`` prefix (DataParallel) is removed.
+    ``{'params': ...}`` or a bare state dict, in the zip or the legacy
+    format; read without PyTorch by :func:`ppmirnet.safe_pickle.load_torch`,
+    which refuses a file that would run code) and ``.npz`` (official key ->
+    array). A ``module.`` prefix (DataParallel) is removed.
     """
+    from .safe_pickle import load_torch
+
     if not os.path.isfile(path):
         raise UserError(f"checkpoint not found: {path}")
     if path.endswith(".npz"):
         state = _load_npz(path)
     else:
-        try:
-            import torch
-        except ImportError:
-            raise MissingDependencyError(TORCH_INSTALL_HINT) from None
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # torch raises many types for a bad file
-            raise UserError(f"cannot read {path} as a PyTorch checkpoint: {err}") from None
+        ckpt = load_torch(path)
         for wrapper in ("state_dict", "params"):
             if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
                 ckpt = ckpt[wrapper]
                 break
         if not isinstance(ckpt, dict):
             raise UserError(f"{path} holds no state dict")
-        state = {k: v.detach().cpu().numpy() for k, v in ckpt.items() if hasattr(v, "detach")}
+        state = {k: v for k, v in ckpt.items() if isinstance(v, np.ndarray)}
     if not state:
         raise UserError(f"{path} holds no tensors")
     return {k[len("module."):] if k.startswith("module.") else k: np.asarray(v) for k, v in state.items()}

@@ -142,9 +142,10 @@ def _child_main(argv=None):
     import paddle
 
     from .modeling import build_model
+    from .safe_pickle import load_paddle
 
     model = build_model(json.loads(args.arch))
-    model.set_state_dict(paddle.load(args.weights))
+    model.set_state_dict(load_paddle(args.weights))
     _jit_save(model, args.out)
 
 

@@ -5,6 +5,7 @@
     r = Restorer("output/mirnet_lite/best_model.pdparams")   # dygraph, network read off the weights
     clean = r(noisy)                                         # HxWx3 or HxW numpy -> same shape, dtype
     r.run("photos/", "denoised/")                            # -> the written PNG paths
+    r = Restorer.from_pretrained("mirnetv2_sidd")            # the authors' weights, by name
 
 The same object runs an exported model through Paddle Inference
 (``Restorer(model_dir="inference/mirnet_lite")``) or onnxruntime
@@ -146,6 +147,18 @@ class Restorer:
             from .engine.dygraph import SelfEnsemble
 
             self.runner = SelfEnsemble(self.runner)
+
+    @classmethod
+    def from_pretrained(cls, name, force_download=False, **kwargs):
+        """A dygraph ``Restorer`` with the authors' weights ``name`` (see ``ppmirnet models``).
+
+        The official checkpoint is downloaded and converted on first use
+        (:func:`ppmirnet.zoo.resolve`), later uses read the cache; other
+        keyword arguments are those of :class:`Restorer`.
+        """
+        from .zoo import resolve
+
+        return cls(resolve(name, force=force_download, log=kwargs.get("log")), **kwargs)
 
     def _dygraph(self, weights, config, cpu_threads):
         from .config import amp_level, load_config

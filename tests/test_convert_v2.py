@@ -1,8 +1,6 @@
 """Conversion of official MIRNet-v2 checkpoints (BasicSR layout) by the library and the tool."""
 
 import os
-import sys
-import types
 
 import numpy as np
 import paddle
@@ -70,40 +68,13 @@ def test_task_flag_and_other_arch_fields_are_read(official):
     assert infer_network(official, task="defocus_deblurring")[1]["task"] == "defocus_deblurring"
 
 
-def _fake_torch(checkpoint):
-    """A stand-in ``torch`` module whose ``load`` returns ``checkpoint`` (arrays as tensors)."""
-
-    class Tensor:
-        def __init__(self, a):
-            self.a = a
-
-        def detach(self):
-            return self
-
-        def cpu(self):
-            return self
-
-        def numpy(self):
-            return self.a
-
-    def wrap(obj):
-        if isinstance(obj, dict):
-            return {k: wrap(v) for k, v in obj.items()}
-        return Tensor(obj)
-
-    module = types.ModuleType("torch")
-    module.load = lambda path, map_location=None, weights_only=None: wrap(checkpoint)
-    return module
-
-
-def test_basicsr_params_layout_with_module_prefix(tmp_path, monkeypatch, official):
-    src = tmp_path / "real_denoising.pth"
-    src.write_bytes(b"stand-in")
-    ckpt = {"params": {"module." + k: v for k, v in official.items()}}
-    monkeypatch.setitem(sys.modules, "torch", _fake_torch(ckpt))
-    state = load_official_state_dict(str(src))
-    assert set(state) == set(official)
-    assert np.array_equal(state["conv_in.weight"], official["conv_in.weight"])
+def test_basicsr_params_layout_read_without_torch():
+    # Written by PyTorch (tests/fixtures/pth/make_pth.py): {'params': float16 tensors}, zip format.
+    src = os.path.join(ROOT, "tests", "fixtures", "pth", "mirnetv2_zip.pth")
+    state = load_official_state_dict(src)
+    expected = dict(np.load(os.path.join(CONFIGS, "nfeat8_cf2_weights.npz")))
+    assert set(state) == set(expected)
+    assert all(np.array_equal(state[k], expected[k]) for k in expected)
 
 
 def test_v2_mismatches_are_named_and_nothing_written(tmp_path, official):

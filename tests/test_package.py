@@ -24,6 +24,8 @@ SCRIPTS = {
     "predict": "tools/predict.py",
     "export": "tools/export_model.py",
     "convert": "tools/convert_weights.py",
+    "models": "tools/list_models.py",
+    "download": "tools/download_weights.py",
     "infer": "deploy/inference/infer.py",
     "figure": "tools/make_figure.py",
 }

@@ -19,6 +19,8 @@ COMMANDS = {
     "predict": ("predict", "restore images with weights (dygraph)"),
     "export": ("export", "export weights to a Paddle Inference model"),
     "convert": ("convert", "convert official PyTorch weights to .pdparams"),
+    "models": ("models", "list the authors' trained networks available by name"),
+    "download": ("download", "download and convert the authors' weights by name"),
     "infer": ("infer", "restore images with an exported model (Paddle Inference)"),
     "figure": ("figure", "render input | restored | ground truth crops with their PSNR"),
 }

@@ -8,7 +8,8 @@ The network is recognised from the checkpoint's keys and its architecture
 (MIRNet: n_feat, n_RRG, n_MSRB, height, width; MIRNet-v2: n_feat,
 chan_factor, n_MRB, in/out channels, bias) read off its shapes; a 6-channel
 MIRNet-v2 is the dual-pixel defocus model. ``--src`` may also be an ``.npz``
-of official key -> array, which needs no PyTorch.
+of official key -> array. PyTorch is not needed: the .pth is read by a
+restricted unpickler that refuses a file that would run code.
 """
 
 from ..cli import make_parser
@@ -16,7 +17,7 @@ from ..cli import make_parser
 
 def main(argv=None, prog=None):
     parser = make_parser(__doc__, prog)
-    parser.add_argument("--src", required=True, help="official checkpoint: .pth/.pt (needs torch) or .npz")
+    parser.add_argument("--src", required=True, help="official checkpoint: .pth/.pt or .npz")
     parser.add_argument("--dst", required=True, help="output Paddle weights (.pdparams)")
     parser.add_argument("--task", choices=["defocus_deblurring"], default=None,
                         help="MIRNet-v2 task (default: defocus_deblurring for 6 input channels)")

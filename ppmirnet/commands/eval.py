@@ -7,6 +7,8 @@
     python tools/eval.py -c configs/mirnet_realsr_x4.yaml -o Global.pretrained_model=W \
         -o DataLoader.Eval.dataset.root=DIR --save_images out/x4
 
+    python tools/eval.py -c configs/mirnetv2_sidd.yaml --model mirnetv2_sidd   # the authors' weights
+
 SIDD validation .mat blocks or any paired folder (DataLoader.Eval.dataset:
 DIR/input + DIR/groundtruth); each image is restored alone, clamped to
 [0, 1], and measured under the config's Metric protocol (RGB floats for
@@ -36,8 +38,15 @@ def main(argv=None, prog=None):
                         help="write every restored image to DIR as 8-bit PNG, named as its input")
     parser.add_argument("--save_dir", default=None,
                         help="DND only: where the submission folder goes (default Global.output_dir/dnd)")
+    parser.add_argument("--model", default=None, metavar="NAME",
+                        help="evaluate the authors' weights by name (ppmirnet models) instead of "
+                             "Global.pretrained_model")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
+    if args.model is not None:
+        from ..zoo import resolve
+
+        cfg["Global"]["pretrained_model"] = resolve(args.model, log=print)
 
     from ..engine.evaluator import denoise_dnd, evaluate_config
     from ..engine.env import rank

@@ -17,6 +17,11 @@ MIRNet-v2 (defocus deblurring) takes the left views as --input and the right
 views as --input_right (two files, or two folders paired by file name):
 
     ppmirnet predict --weights mirnetv2_dpdd.pdparams --input inputL/ --input_right inputR/ --output out/
+
+--model NAME restores with the authors' weights of a task instead (ppmirnet
+models lists the names), downloaded and converted on first use:
+
+    ppmirnet predict --model mirnetv2_sidd --input photo.jpg --output out/
 """
 
 from ..cli import add_config_args, config_from_args, make_parser, str2bool
@@ -27,6 +32,8 @@ def main(argv=None, prog=None):
     parser = add_config_args(make_parser(__doc__, prog), required=False)
     parser.add_argument("--weights", default=None,
                         help=".pdparams to restore with (default: the config's Global.pretrained_model)")
+    parser.add_argument("--model", default=None, metavar="NAME",
+                        help="the authors' weights by name (ppmirnet models), instead of --weights")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument("--input_right", default=None,
                         help="dual-pixel models: the right views (a file, or a folder with the "
@@ -43,7 +50,13 @@ def main(argv=None, prog=None):
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     weights = args.weights or (cfg["Global"]["pretrained_model"] if cfg else None)
-    if weights is None:
+    if args.model is not None:
+        from ..zoo import get
+
+        get(args.model)
+        if args.weights is not None:
+            raise UserError("give --weights or --model, not both")
+    elif weights is None:
         raise UserError("no weights given: pass --weights PATH(.pdparams) "
                         "(or -c CONFIG -o Global.pretrained_model=PATH)")
 
@@ -55,6 +68,10 @@ def main(argv=None, prog=None):
     inputs = processing.list_inputs(args.input, args.input_right)
     check_settings(tile=args.tile, tile_overlap=args.tile_overlap)
     plan_outputs(inputs, args.output)
+    if args.model is not None:
+        from ..zoo import resolve
+
+        weights = resolve(args.model, log=print)
     device = args.device or (cfg["Global"]["device"] if cfg else None)
     restorer = Restorer(weights, config=cfg, device=device, tile=args.tile,
                         tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print)

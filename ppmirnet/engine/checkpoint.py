@@ -1,5 +1,8 @@
 """Checkpoints: ``<name>.pdparams`` + ``.pdopt`` + ``.pdstates``, saved atomically as a set.
 
+Every file is read through :func:`ppmirnet.safe_pickle.load_paddle`: one that
+would call anything but what ``paddle.save`` writes is refused unread.
+
 ``.pdparams`` is the model's state dict (loadable on its own), ``.pdopt``
 the optimizer's (with its learning-rate schedule) and ``.pdstates`` the
 training position: epoch, iteration, best metric, schedule, RNG state.
@@ -22,6 +25,7 @@ import os
 import paddle
 
 from ..errors import UserError
+from ..safe_pickle import load_paddle
 from ..utils.io import atomic_paddle_save, atomic_path, ensure_dir
 
 EXTENSIONS = (".pdparams", ".pdopt", ".pdstates")
@@ -60,7 +64,9 @@ def read_weights(path):
     if not os.path.isfile(file):
         raise UserError(f"pretrained model not found: {file}")
     try:
-        state = paddle.load(file)
+        state = load_paddle(file)
+    except UserError:
+        raise
     except Exception as err:  # paddle raises many types for a damaged file
         raise UserError(f"cannot read weights {file}: {err}") from None
     if not isinstance(state, dict):
@@ -135,9 +141,11 @@ def load_checkpoint(prefix):
         raise UserError(f"cannot resume: checkpoint file not found: {missing[0]} (a checkpoint "
                         f"is {prefix}.pdparams + .pdopt + .pdstates)")
     try:
-        model_state = paddle.load(prefix + ".pdparams")
-        opt_state = paddle.load(prefix + ".pdopt")
-        states = paddle.load(prefix + ".pdstates", return_numpy=True)
+        model_state = load_paddle(prefix + ".pdparams")
+        opt_state = load_paddle(prefix + ".pdopt")
+        states = load_paddle(prefix + ".pdstates", return_numpy=True)
+    except UserError:
+        raise
     except Exception as err:  # paddle raises many types for a damaged file
         raise UserError(f"cannot read checkpoint {prefix}: {err}") from None
     model_state, _ = split_arch(model_state)
