@@ -128,8 +128,10 @@ def _reason(err):
     if isinstance(err, urllib.error.HTTPError):
         return f"HTTP {err.code} {err.reason}"
     if isinstance(err, urllib.error.URLError):
-        return str(err.reason)
-    return str(err) or type(err).__name__
+        err = err.reason
+    # gdown explains itself in paragraphs: the message stays one line.
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _progress(total, initial, name):
@@ -153,8 +155,9 @@ def _http_attempt(url, part, name):
             return True
         raise
     with response:
-        if have and response.status != 206:
-            have = 0  # the server ignores Range: start over
+        if have and not (response.status == 206 and response.headers.get(
+                "Content-Range", "").startswith(f"bytes {have}-")):
+            have = 0  # the server ignores Range (or answers another one): start over
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         with open(part, "ab" if have else "wb") as f, _progress(total, have, name) as bar:

@@ -107,7 +107,7 @@ class _CheckUnpickler(pickle.Unpickler):
         return self._inert[key]
 
     def persistent_load(self, pid):
-        raise UnsafePickleError(self._path, "a persistent object (not written by paddle.save)")
+        raise pickle.UnpicklingError("it refers to persistent objects, as PyTorch files do")
 
 
 def check_paddle_bytes(data, path):
@@ -116,6 +116,9 @@ def check_paddle_bytes(data, path):
     Nothing the pickle names is imported or called: each admitted name is
     replaced by an inert stand-in while the whole pickle is read.
     """
+    if data[:2] == b"PK":
+        raise UserError(f"cannot read {path}: it is a zip archive, not Paddle weights (a PyTorch "
+                        f"checkpoint? convert it with: ppmirnet convert --src {path} --dst W.pdparams)")
     try:
         _CheckUnpickler(io.BytesIO(data), path, PADDLE_GLOBALS).load()
     except UnsafePickleError:
@@ -211,10 +214,9 @@ _TORCH_FUNCTIONS.update({("torch", name): _Marker(name) for name in _STORAGE_DTY
 
 
 class _TorchUnpickler(pickle.Unpickler):
-    def __init__(self, file, path, legacy):
+    def __init__(self, file, path):
         super().__init__(file, encoding="utf-8")
         self._path = path
-        self._legacy = legacy
         self.storages = {}
 
     def find_class(self, module, name):
@@ -266,7 +268,8 @@ def _to_numpy(raw, dtype, little_endian=True):
         halves = np.frombuffer(raw, dtype="<u2" if little_endian else ">u2").astype(np.uint32)
         return (halves << 16).view(np.float32)
     dt = np.dtype(dtype).newbyteorder("<" if little_endian else ">")
-    return np.frombuffer(raw, dtype=dt).astype(np.dtype(dtype).newbyteorder("="))
+    flat = np.frombuffer(raw, dtype=dt)  # read-only; the tensors built from it are copies
+    return flat if dt.isnative else flat.astype(dt.newbyteorder("="))
 
 
 def _build(ref, path):
@@ -321,7 +324,7 @@ def _load_zip(path):
         little = True
         if prefix + "byteorder" in names:
             little = archive.read(prefix + "byteorder").strip() != b"big"
-        unpickler = _TorchUnpickler(io.BytesIO(archive.read(pkl[0])), path, legacy=False)
+        unpickler = _TorchUnpickler(io.BytesIO(archive.read(pkl[0])), path)
         obj = unpickler.load()
         for key, storage in unpickler.storages.items():
             try:
@@ -338,7 +341,7 @@ _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 def _load_legacy(path):
     with open(path, "rb") as f:
         def plain():
-            return _TorchUnpickler(f, path, legacy=True).load()
+            return _TorchUnpickler(f, path).load()
 
         if plain() != _LEGACY_MAGIC:
             raise UserError(f"cannot read {path} as a PyTorch checkpoint: not a zip archive "
@@ -346,7 +349,7 @@ def _load_legacy(path):
         plain()  # protocol version
         info = plain()
         little = not isinstance(info, dict) or info.get("little_endian", True)
-        unpickler = _TorchUnpickler(f, path, legacy=True)
+        unpickler = _TorchUnpickler(f, path)
         obj = unpickler.load()
         keys = plain()
         if not isinstance(keys, list):
