@@ -187,7 +187,7 @@ class _Marker:
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
     if not isinstance(storage, (_Storage, _View)):
-        raise UserError("a tensor without a storage")
+        raise pickle.UnpicklingError("a tensor without a storage")
     return _TensorRef(storage, storage_offset, size, stride)
 
 
@@ -197,7 +197,7 @@ def _rebuild_parameter(data, *unused):
 
 def _rebuild_from_type(func, new_type, args, state):
     if not isinstance(new_type, _Marker):
-        raise UserError("a tensor of an unknown type")
+        raise pickle.UnpicklingError("a tensor of an unknown type")
     return func(*args)
 
 
@@ -211,6 +211,7 @@ _TORCH_FUNCTIONS = {
     ("torch.nn.parameter", "Parameter"): _Marker("torch.nn.parameter.Parameter"),
 }
 _TORCH_FUNCTIONS.update({("torch", name): _Marker(name) for name in _STORAGE_DTYPES})
+_TORCH_GLOBALS = set(_TORCH_FUNCTIONS) | _NUMPY_GLOBALS | _BUILTIN_GLOBALS
 
 
 class _TorchUnpickler(pickle.Unpickler):
@@ -220,8 +221,7 @@ class _TorchUnpickler(pickle.Unpickler):
         self.storages = {}
 
     def find_class(self, module, name):
-        module, name = _check_name(self._path, module, name,
-                                   set(_TORCH_FUNCTIONS) | _NUMPY_GLOBALS | _BUILTIN_GLOBALS)
+        module, name = _check_name(self._path, module, name, _TORCH_GLOBALS)
         if (module, name) in _TORCH_FUNCTIONS:
             return _TORCH_FUNCTIONS[(module, name)]
         if module.startswith("numpy"):
@@ -237,11 +237,12 @@ class _TorchUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         pid = tuple(v.decode("ascii") if isinstance(v, bytes) else v for v in pid)
         if not pid or pid[0] != "storage":
-            raise UnsafePickleError(self._path, f"a persistent {pid[0] if pid else 'object'!r} "
-                                                f"(only tensor storages are read)")
+            # 'module' records come with torch.save of a whole model, not of a state dict.
+            raise pickle.UnpicklingError(f"a persistent {pid[0] if pid else 'object'!r} record "
+                                         f"(only tensor storages are read)")
         storage_type, key, _location, numel = pid[1:5]
         if not isinstance(storage_type, _Marker) or storage_type.name not in _STORAGE_DTYPES:
-            raise UserError(f"{self._path}: unsupported storage {storage_type!r}")
+            raise pickle.UnpicklingError(f"unsupported storage {storage_type!r}")
         key = str(key)
         storage = self.storages.get(key)
         if storage is None:
