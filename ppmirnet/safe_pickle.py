@@ -116,15 +116,22 @@ def check_paddle_bytes(data, path):
     Nothing the pickle names is imported or called: each admitted name is
     replaced by an inert stand-in while the whole pickle is read.
     """
+    torch_hint = (f"cannot read {path}: it is a PyTorch checkpoint, not Paddle weights (convert "
+                  f"it with: ppmirnet convert --src {path} --dst W.pdparams)")
     if data[:2] == b"PK":
-        raise UserError(f"cannot read {path}: it is a zip archive, not Paddle weights (a PyTorch "
-                        f"checkpoint? convert it with: ppmirnet convert --src {path} --dst W.pdparams)")
+        raise UserError(torch_hint.replace("it is a PyTorch checkpoint", "it is a zip archive "
+                                           "(a PyTorch checkpoint?)"))
     try:
-        _CheckUnpickler(io.BytesIO(data), path, PADDLE_GLOBALS).load()
-    except UnsafePickleError:
+        # Like paddle.load, only the first pickle of the file counts.
+        first = _CheckUnpickler(io.BytesIO(data), path, PADDLE_GLOBALS).load()
+    except UnsafePickleError as err:
+        if err.name.startswith("torch."):  # a legacy .pth given as weights
+            raise UserError(torch_hint) from None
         raise
     except Exception as err:  # a damaged or foreign file fails in many ways
         raise UserError(f"cannot read {path}: not a Paddle weights file ({_reason(err)})") from None
+    if isinstance(first, int) and first == _LEGACY_MAGIC:
+        raise UserError(torch_hint)
 
 
 def load_paddle(path, **configs):

@@ -151,6 +151,16 @@ def test_other_names_are_refused_by_name_without_being_called(tmp_path):
         load_torch(str(path))
 
 
+def test_a_pth_given_as_paddle_weights_says_to_convert_it(tmp_path):
+    for fixture in ("mirnet_legacy.pth", "mirnet_zip.pth"):
+        src = os.path.join(PTH, fixture)
+        with pytest.raises(UserError) as err:
+            Restorer(src, device="cpu")
+        kind = "a PyTorch checkpoint" if "legacy" in fixture else "a zip archive (a PyTorch checkpoint?)"
+        assert str(err.value) == (f"cannot read {src}: it is {kind}, not Paddle weights (convert it "
+                                  f"with: ppmirnet convert --src {src} --dst W.pdparams)")
+
+
 def test_what_training_saves_is_admitted(tmp_path):
     paddle.seed(5)
     model = MIRNet(n_feat=8, n_RRG=1, n_MSRB=1)

@@ -61,6 +61,8 @@ def read_weights(path):
     damaged file is a :class:`UserError` naming it.
     """
     file = path if path.endswith(".pdparams") else path + ".pdparams"
+    if not os.path.isfile(file) and os.path.isfile(path):
+        file = path  # another extension (a .pth given by mistake is then named as such)
     if not os.path.isfile(file):
         raise UserError(f"pretrained model not found: {file}")
     try:
