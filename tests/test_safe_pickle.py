@@ -176,7 +176,10 @@ def test_what_training_saves_is_admitted(tmp_path):
     assert all(np.array_equal(model_state[k].numpy(), v.numpy()) for k, v in model.state_dict().items())
     assert opt_state.keys() == opt.state_dict().keys()
     assert loaded["best"]["value"] == 30.5 and loaded["epoch"] == 1
-    assert compat.set_rng_state(loaded["rng"]) is None
+    # Paddle 3 stores the generator state (a GeneratorState object), Paddle 2.6 none.
+    assert compat.set_rng_state(loaded["rng"]) == (
+        None if compat.paddle_version()[0] != 2 else
+        "Paddle 2.6, which saved it, cannot store a random state")
     assert load_paddle(prefix + ".pdparams").keys() == paddle.load(prefix + ".pdparams").keys()
 
 
