@@ -171,10 +171,15 @@ def test_what_training_saves_is_admitted(tmp_path):
     prefix = str(tmp_path / "latest")
     states = {"epoch": 1, "best": {"value": np.float64(30.5)}, "rng": compat.get_rng_state(),
               "lr_scheduler": opt._learning_rate.state_dict(), "scaler": None}
-    ckpt.save_checkpoint(prefix, model.state_dict(), opt.state_dict(), states, {"name": "MIRNet"})
+    # As under AMP O2: float32 master copies, Tensors in a nested dict (pickled as tuples).
+    masters = {p.name: p.astype("float32") for p in model.parameters()}
+    ckpt.save_checkpoint(prefix, model.state_dict(), dict(opt.state_dict(), master_weights=masters),
+                         states, {"name": "MIRNet"})
     model_state, opt_state, loaded = ckpt.load_checkpoint(prefix)
     assert all(np.array_equal(model_state[k].numpy(), v.numpy()) for k, v in model.state_dict().items())
-    assert opt_state.keys() == opt.state_dict().keys()
+    assert opt_state.keys() == set(opt.state_dict()) | {"master_weights"}
+    assert all(np.array_equal(np.asarray(opt_state["master_weights"][k]), v.numpy())
+               for k, v in masters.items())
     assert loaded["best"]["value"] == 30.5 and loaded["epoch"] == 1
     # Paddle 3 stores the generator state (a GeneratorState object), Paddle 2.6 none.
     assert compat.set_rng_state(loaded["rng"]) == (
