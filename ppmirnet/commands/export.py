@@ -28,8 +28,12 @@ def main(argv=None, prog=None):
     from ..engine.dygraph import load_model
     from ..export import export_inference_model
 
+    from ..utils.run_folder import archive_earlier
+
     paddle.set_device("cpu")
     model = load_model(cfg)
+    # An earlier export in the folder is moved aside, never overwritten.
+    archive_earlier(save_dir, ["inference" + ext for ext in (".json", ".pdmodel", ".pdiparams")])
     written = export_inference_model(model, save_dir, legacy_format=args.legacy_format)
     for path in written:
         print(f"wrote {path}")
