@@ -222,6 +222,14 @@ class Trainer:
         self.nonfinite_run = paddle.zeros([], "float32")
         self.nonfinite_max = paddle.zeros([], "float32")
         new_run = ckpt.find_resume(g["resume"], self.output_dir) is None
+        if self.world > 1 and g["resume"] is not None:
+            # Every process reads the checkpoint: on several machines the folder must be shared.
+            seeing = int(env.all_reduce_sum([0.0 if new_run else 1.0])[0])
+            if seeing not in (0, self.world):
+                raise UserError(
+                    f"{seeing} of {self.world} processes see a checkpoint to resume in "
+                    f"{self.output_dir}: on several machines Global.output_dir must be a folder "
+                    f"every machine shares (or give Global.resume the checkpoint's path on each)")
         # The float32 checkpoint is loaded into the float32 model, then O2 casts it.
         resumed = self._resume(g["resume"])
 
