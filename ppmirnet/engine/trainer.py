@@ -217,6 +217,7 @@ class Trainer:
         self.epoch_iter = 0     # batches of it already done
         self.global_step = 0    # iterations done in total
         self.saved_step = None  # global step of the weights in output_dir/latest
+        self._weights_checked = None  # the global step whose weights were found finite
         self.best = {"metric": cfg["Metric"]["best"], "value": -math.inf, "epoch": 0, "step": 0}
         # Consecutive non-finite steps so far, on the device (see _train_step).
         self.nonfinite_run = paddle.zeros([], "float32")
@@ -231,7 +232,7 @@ class Trainer:
                     f"{self.output_dir}: on several machines Global.output_dir must be a folder "
                     f"every machine shares (or give Global.resume the checkpoint's path on each)")
         # The float32 checkpoint is loaded into the float32 model, then O2 casts it.
-        resumed = self._resume(g["resume"])
+        resumed, notes = self._resume(g["resume"])
 
         # The configuration is accepted (resume checks included): now the run's files.
         if self.rank == 0 and new_run:
@@ -246,6 +247,8 @@ class Trainer:
             save_config(cfg, os.path.join(self.output_dir, "config.yaml"))
         if g["pretrained_model"]:
             self.log.info(f"loaded weights {g['pretrained_model']}")
+        for note in notes:
+            self.log.warning(note)
         if resumed:
             self.log.info(resumed)
         self.visual = VisualLog(os.path.join(self.output_dir, "vdl")
@@ -287,13 +290,23 @@ class Trainer:
         if name == "latest":
             self.saved_step = self.global_step
 
-    def _check_weights(self):
-        """End the run (saving nothing) when a parameter is NaN or infinite (a host sync).
+    def _weights_finite(self):
+        """A bool tensor on the device: whether every parameter is finite."""
+        return paddle.stack([paddle.isfinite(p).all() for p in self.model.parameters()]).all()
 
-        The cards hold the same weights, so every card decides alike.
+    def _check_weights(self, finite=None):
+        """End the run (saving nothing) when a parameter is NaN or infinite.
+
+        ``finite``: the flag already read at this step; otherwise it is read
+        (a host sync), once per step. The cards hold the same weights, so
+        every card decides alike.
         """
-        finite = paddle.stack([paddle.isfinite(p).all() for p in self.model.parameters()]).all()
-        if bool(finite):
+        if self._weights_checked == self.global_step:
+            return
+        if finite is None:
+            finite = bool(self._weights_finite())
+        self._weights_checked = self.global_step
+        if finite:
             return
         where = os.path.join(self.output_dir, "latest")
         if self.saved_step is not None:
@@ -309,12 +322,16 @@ class Trainer:
         raise UserError(msg)
 
     def _resume(self, resume):
-        """Load the checkpoint ``resume`` names (see :func:`ckpt.find_resume`); returns the line to log."""
+        """Load the checkpoint ``resume`` names (see :func:`ckpt.find_resume`).
+
+        Returns ``(line, warnings)`` to log once the run's log file is open.
+        """
         prefix = ckpt.find_resume(resume, self.output_dir)
         if prefix is None:
             if resume == "auto":
-                return f"no checkpoint in {self.output_dir}: starting from scratch"
-            return None
+                return f"no checkpoint in {self.output_dir}: starting from scratch", []
+            return None, []
+        notes = []
         model_state, opt_state, states = ckpt.load_checkpoint(prefix)
         ckpt.check_state_dict(self.model, model_state, prefix + ".pdparams")
         ckpt.check_finite(model_state, prefix + ".pdparams")
@@ -330,14 +347,14 @@ class Trainer:
         if states.get("rng") is not None:
             why = compat.set_rng_state(states["rng"])
             if why:
-                self.log.warning(f"{prefix}: random state not restored ({why}); the run "
-                                 f"continues with the current one")
+                notes.append(f"{prefix}: random state not restored ({why}); the run "
+                             f"continues with the current one")
         self.best = dict(states["best"])
         self.global_step = int(states["global_step"])
         self.epoch = int(states["epoch"])
         self.epoch_iter = int(states["epoch_iter"])
         if int(states["iters_per_epoch"]) != self.iters_per_epoch:
-            self.log.warning(
+            notes.append(
                 f"{prefix} was saved with {states['iters_per_epoch']} iterations per epoch, "
                 f"this run has {self.iters_per_epoch} (other batch size or card count): "
                 f"the resumed run does not continue exactly")
@@ -347,7 +364,7 @@ class Trainer:
             self.epoch, self.epoch_iter = self.epoch + 1, 0
         return (f"resumed from {prefix}: epoch {self.epoch}, iteration {self.epoch_iter}"
                 f"/{self.iters_per_epoch}, global step {self.global_step}, "
-                f"lr {self.scheduler():.6g}")
+                f"lr {self.scheduler():.6g}"), notes
 
     # -- steps -----------------------------------------------------------------------
 
@@ -417,9 +434,10 @@ class Trainer:
         (nan when none was finite). The non-finite counters are the same on
         every card (the flag was all-reduced), so every card decides alike.
         """
-        self._check_weights()
-        loss, finite, run, worst = (float(v) for v in paddle.stack(
-            [meter.loss, meter.finite, self.nonfinite_run, self.nonfinite_max]).numpy())
+        loss, finite, run, worst, weights = (float(v) for v in paddle.stack(
+            [meter.loss, meter.finite, self.nonfinite_run, self.nonfinite_max,
+             self._weights_finite().astype("float32")]).numpy())
+        self._check_weights(finite=weights == 1.0)
         self.nonfinite_max = paddle.full([], run, "float32")
         loss, finite = env.all_reduce_sum([loss, finite])
         skipped = meter.steps * self.world - finite
