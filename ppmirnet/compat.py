@@ -106,6 +106,24 @@ def skip_step_if(optimizer, found_inf):
     optimizer._set_auxiliary_var("found_inf", found_inf)
 
 
+def all_finite(tensors):
+    """A bool tensor (on the device, no host sync): whether every value of ``tensors`` is finite."""
+    import paddle
+
+    tensors = [t for t in tensors if t is not None]
+    if not tensors:
+        return paddle.ones([], "bool")
+    fused = getattr(getattr(paddle, "_C_ops", None), "check_finite_and_unscale_", None)
+    if fused is not None and tensors[0].dtype == paddle.float32:
+        # GradScaler's one kernel over the list (unscaling by 1 leaves the values as they are).
+        try:
+            _, found = fused(tensors, paddle.ones([1], "float32"))
+            return paddle.logical_not(found.reshape([]))
+        except (TypeError, ValueError, RuntimeError):
+            pass  # another signature in this Paddle: the generic way below
+    return paddle.stack([paddle.isfinite(t).all() for t in tensors]).all()
+
+
 def set_cpu_math_threads(count):
     """Let the CPU math library behind dygraph kernels (convolution's GEMM above all) use ``count`` threads.
 

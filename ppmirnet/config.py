@@ -20,6 +20,7 @@ without Paddle; the ``Arch`` schema imports the networks only when read.
 
 import copy
 import inspect
+import math
 import os
 import re
 import typing
@@ -44,13 +45,15 @@ class Field:
         nullable (bool): whether ``null`` is allowed.
         choices (tuple): the allowed values, if restricted.
         minimum (number): the smallest allowed value of a number.
+        below (number): a number must be smaller than this (e.g. Adam's betas, below 1).
+        A float (and every float of a list) must be finite: NaN and infinity are refused.
         item (type): for ``list`` fields, the type of every item.
         pattern (str): for strings, a regular expression the whole value must match;
             ``hint`` says what it means in the error message.
     """
 
     def __init__(self, types, default=_REQUIRED, nullable=False, choices=None, minimum=None,
-                 item=None, pattern=None, hint=None):
+                 item=None, pattern=None, hint=None, below=None):
         self.types = types if isinstance(types, tuple) else (types,)
         self.default = default
         self.nullable = nullable
@@ -59,6 +62,7 @@ class Field:
         self.item = item
         self.pattern = pattern
         self.hint = hint
+        self.below = below
 
     def check(self, value, key, where):
         """Return ``value`` converted to the field's type, or raise ConfigError."""
@@ -72,8 +76,14 @@ class Field:
             raise ConfigError(f"{where}: {key} is {value!r}, expected one of: {allowed}")
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
             raise ConfigError(f"{where}: {key} is {value!r}, expected {self.hint}")
+        for i, v in enumerate(value if isinstance(value, list) else [value]):
+            if isinstance(v, float) and not math.isfinite(v):
+                shown = f"{key}[{i}]" if isinstance(value, list) else key
+                raise ConfigError(f"{where}: {shown} is {v!r}, expected a finite number")
         if self.minimum is not None and value < self.minimum:
             raise ConfigError(f"{where}: {key} is {value!r}, must be >= {self.minimum}")
+        if self.below is not None and value >= self.below:
+            raise ConfigError(f"{where}: {key} is {value!r}, must be < {self.below}")
         return value
 
     def _convert(self, value, key, where):
@@ -257,24 +267,24 @@ SCHEMA = {
     }, default="CharbonnierLoss"),
     "Optimizer": OneOf({
         name: {
-            "beta1": Field(float, 0.9),
-            "beta2": Field(float, 0.999),
-            "epsilon": Field(float, 1e-8),
+            "beta1": Field(float, 0.9, minimum=0.0, below=1.0),
+            "beta2": Field(float, 0.999, minimum=0.0, below=1.0),
+            "epsilon": Field(float, 1e-8, minimum=0.0),
             "weight_decay": Field(float, 0.0, minimum=0.0),
-            "grad_clip_norm": Field(float, None, nullable=True),
+            "grad_clip_norm": Field(float, None, nullable=True, minimum=0.0),
         }
         for name in ("Adam", "AdamW")
     }, default="Adam"),
     "LRScheduler": OneOf({
         "WarmupCosine": {
-            "learning_rate": Field(float),
+            "learning_rate": Field(float, minimum=0.0),
             "warmup_epochs": Field(float, 0.0, minimum=0.0),
             "eta_min": Field(float, 0.0, minimum=0.0),
             "by_epoch": Field(bool, True),
         },
-        "Constant": {"learning_rate": Field(float)},
+        "Constant": {"learning_rate": Field(float, minimum=0.0)},
         "CosineAnnealingRestartCyclicLR": {
-            "learning_rate": Field(float),
+            "learning_rate": Field(float, minimum=0.0),
             "periods": Field(list, item=int),
             "restart_weights": Field(list),
             "eta_mins": Field(list),

@@ -76,14 +76,23 @@ def _load_npz(path):
         raise UserError(f"cannot read {path} as .npz: not a valid archive ({err})") from None
 
 
-def check_finite(state, path):
-    """Refuse a checkpoint holding NaN or infinite values (a diverged training)."""
-    bad = [k for k, v in state.items()
-           if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v))]
+def check_finite(state, path, way_out="pass --allow_nan to convert it anyway",
+                 error=ConversionError):
+    """Refuse weights holding NaN or infinite values (a diverged training).
+
+    ``state``: name -> numpy array or Paddle tensor. The one check of every
+    weights reader (conversion, predict, eval, export, training, ``Restorer``);
+    ``way_out`` ends the message, ``error`` is the exception class raised.
+    """
+    bad = []
+    for k, v in state.items():
+        v = np.asarray(v)
+        if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v)):
+            bad.append(k)
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise ConversionError(f"{path} holds NaN or infinite values in {len(bad)} tensor(s) "
-                              f"({shown}); pass --allow_nan to convert it anyway")
+        raise error(f"{path} holds NaN or infinite values in {len(bad)} tensor(s) "
+                    f"({shown}); {way_out}")
 
 
 def infer_arch(state):

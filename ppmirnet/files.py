@@ -13,11 +13,11 @@ import os
 import sys
 import time
 
-import numpy as np
 
 from . import processing
 from .errors import UserError
 from .utils.io import check_output_dir
+from .utils.run_folder import archive_earlier
 
 
 class StageTimer:
@@ -218,6 +218,10 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
     check_inputs_fit(runner, inputs)
     timer = timer or StageTimer()
     outputs = plan_outputs(inputs, output_dir)
+    # Results of an earlier run that these would replace are moved aside, never overwritten.
+    archive_earlier(output_dir, [os.path.basename(o) for o in outputs],
+                    log=log or (lambda line: print(line, file=sys.stderr)),
+                    keep=[f for item in inputs for f in _files(item)])
     failures, written = [], []
     update, close = _progress_bar(progress, len(inputs))
     try:
@@ -247,7 +251,12 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
 
             start = time.perf_counter()
             for i, (_, info), rgb in zip(idx, images, processing.from_batch(restored)):
-                processing.write_image(outputs[i], np.clip(rgb, 0.0, 1.0), info)
+                try:
+                    # Unclipped: an infinite value is refused there, not written as white.
+                    processing.write_image(outputs[i], rgb, info)
+                except UserError as err:
+                    failures.append((_first(inputs[i]), str(err)))
+                    continue
                 written.append(outputs[i])
                 if log:
                     log(f"{_first(inputs[i])} -> {outputs[i]} ({info.width}x{info.height}, "

@@ -72,11 +72,17 @@ def _from_decoded(raw, name):
     return np.ascontiguousarray(rgb, dtype=np.float32) / info.max_value, info
 
 
-def image_size(path):
-    """``(width, height)`` that the header of the image file ``path`` declares.
+# Colour channels of an image as this module reads it (alpha aside), by Pillow mode.
+_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 1, "I": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "F": 1,
+                  "P": 3, "PA": 3, "RGB": 3, "RGBA": 3, "RGBX": 3, "CMYK": 3, "YCbCr": 3}
 
-    Reads only the header (cheap for whole datasets); a missing file or one
-    that is not an image is a :class:`UserError` naming it.
+
+def image_header(path):
+    """``(width, height, colour channels)`` the header of the image file ``path`` declares.
+
+    Colour channels are 1 (grayscale) or 3 (colour), alpha aside. Reads only
+    the header (cheap for whole datasets); a missing file or one that is not
+    an image is a :class:`UserError` naming it.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -84,12 +90,17 @@ def image_size(path):
         raise UserError(f"image not found: {path}")
     try:
         with Image.open(path) as img:
-            return img.size
+            return img.size[0], img.size[1], _MODE_CHANNELS.get(img.mode, 3)
     except Image.DecompressionBombError as err:
         # Pillow refuses to even open an image with an absurd declared size.
         raise UserError(f"{path}: the header declares an image too large to read ({err})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise UserError(f"cannot read {path} as an image ({err})") from None
+
+
+def image_size(path):
+    """``(width, height)`` that the header of the image file ``path`` declares (see :func:`image_header`)."""
+    return image_header(path)[:2]
 
 
 def read_image(path):
@@ -139,8 +150,16 @@ def to_storage(rgb, info):
     return bgr
 
 
-def encode_png(rgb, info):
-    """Encode a restored image as PNG bytes at the input's depth and layout."""
+def check_finite_image(rgb, name="the restored image"):
+    """Refuse a restored image holding NaN or infinite values (it would be written as black or white)."""
+    if not np.all(np.isfinite(rgb)):
+        raise UserError(f"{name}: the restored image holds NaN or infinite values (damaged "
+                        f"weights or input?); not written")
+
+
+def encode_png(rgb, info, name="the restored image"):
+    """Encode a restored image as PNG bytes at the input's depth and layout (finite values only)."""
+    check_finite_image(rgb, name)
     ok, buf = cv2.imencode(".png", to_storage(rgb, info))
     if not ok:
         raise UserError("PNG encoding failed")
@@ -148,8 +167,8 @@ def encode_png(rgb, info):
 
 
 def write_image(path, rgb, info):
-    """Write a restored image as PNG, atomically (never a half-written file)."""
-    data = encode_png(rgb, info)
+    """Write a restored image as PNG, atomically (never a half-written file nor a non-finite image)."""
+    data = encode_png(rgb, info, path)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -334,7 +353,9 @@ def restore(runner, image, tile=None, overlap=32):
         out = run_tiled(runner, batch, tile, overlap)
     else:
         out = run_whole(runner, batch)
-    return np.clip(from_batch(out)[0], 0.0, 1.0)
+    out = from_batch(out)[0]
+    check_finite_image(out)
+    return np.clip(out, 0.0, 1.0)
 
 
 class ArrayInfo:

@@ -43,13 +43,17 @@ def read(path):
         return f.read()
 
 
-def launch_training(overrides, log_dir, **popen):
+def launch_training(overrides, log_dir, node=None, **popen):
     """``tools/train.py`` on the lite config under ``paddle.distributed.launch``, 2 CPU processes.
 
     Started in a session of its own, so a test can signal or kill the whole
     run with ``os.killpg(proc.pid, ...)``; ``popen`` sets its outputs.
+    ``node=(master, rank)`` starts instead node ``rank`` of a two-node job
+    (one process per node) whose master listens at ``master`` (``host:port``).
     """
-    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+    where = ["--nproc_per_node", "2"] if node is None else [
+        "--nnodes", "2", "--master", node[0], "--rank", str(node[1]), "--nproc_per_node", "1"]
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", *where,
            "--log_dir", str(log_dir), "tools/train.py", "-c", LITE_CONFIG, "-o", *overrides]
     return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, GLOG_minloglevel="2"),
                             start_new_session=True, **popen)

@@ -52,12 +52,19 @@ def main(argv=None, prog=None):
     from ..engine.env import rank
     from ..engine.logger import format_eval_line
     from ..utils.io import atomic_path
+    from ..utils.run_folder import archive_earlier, archive_file
 
     out_dir = cfg["Global"]["output_dir"]
     if cfg["DataLoader"]["Eval"]["dataset"]["name"] == "DNDBenchmark":
-        folder = denoise_dnd(cfg, args.save_dir or os.path.join(out_dir, "dnd"), args.ensemble)
+        save_dir = args.save_dir or os.path.join(out_dir, "dnd")
+        archive_earlier(save_dir, ["srgb_results_for_server_submission"])
+        folder = denoise_dnd(cfg, save_dir, args.ensemble)
         print(f"DND submission written to {folder}")
         return
+    if args.save_images and rank() == 0:
+        # Earlier restored images are moved aside with their folder, never overwritten.
+        earlier = os.listdir(args.save_images) if os.path.isdir(args.save_images) else []
+        archive_earlier(args.save_images, [n for n in earlier if n.endswith(".png")])
     report = evaluate_config(cfg, ensemble=args.ensemble, with_input=args.with_input,
                              save_images=args.save_images)
     if rank() != 0:
@@ -69,6 +76,7 @@ def main(argv=None, prog=None):
     print(format_eval_line(report) + f", images: {report['images']}"
           + (", ensemble: x8" if args.ensemble else ""))
     path = args.save_json or os.path.join(out_dir, "eval_result.json")
+    archive_file(path)  # an earlier result stays, renamed
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)

@@ -44,6 +44,7 @@ def main(argv=None, prog=None):
     from ..engine.dygraph import load_model
     from ..export import export_inference_model
     from ..restorer import load_dygraph_model
+    from ..utils.run_folder import archive_earlier
 
     if args.model is not None:
         from ..zoo import resolve
@@ -51,6 +52,8 @@ def main(argv=None, prog=None):
         weights = resolve(args.model, log=print)
     paddle.set_device("cpu")
     model = load_model(cfg, weights) if cfg else load_dygraph_model(weights)[0]
+    # An earlier export in the folder is moved aside, never overwritten.
+    archive_earlier(save_dir, ["inference" + ext for ext in (".json", ".pdmodel", ".pdiparams")])
     written = export_inference_model(model, save_dir, legacy_format=args.legacy_format)
     for path in written:
         print(f"wrote {path}")

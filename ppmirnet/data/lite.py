@@ -297,6 +297,12 @@ def is_paired_folder(root):
     return all(os.path.isdir(os.path.join(root, d)) for d in ("input", "groundtruth"))
 
 
+def is_lite_set(root):
+    """Whether ``root`` holds the lite layout: ``train/`` and ``val/``, each with ``input/`` and ``groundtruth/``."""
+    return all(os.path.isdir(os.path.join(root, s, d)) for s in ("train", "val")
+               for d in ("input", "groundtruth"))
+
+
 def ensure_lite_data(root, seed=DEFAULT_SEED, log=print, task="denoise", scale=4):
     """Generate the lite set of ``task`` under ``root`` unless both splits are already there.
 
@@ -304,8 +310,7 @@ def ensure_lite_data(root, seed=DEFAULT_SEED, log=print, task="denoise", scale=4
     Data already in ``root`` is never touched: a folder that is neither the
     lite set nor empty is a :class:`UserError` saying what was expected.
     """
-    if all(os.path.isdir(os.path.join(root, s, d)) for s in ("train", "val")
-           for d in ("input", "groundtruth")):
+    if is_lite_set(root):
         _check_task(root, task, scale)
         return False
     if os.path.exists(root) and (not os.path.isdir(root) or os.listdir(root)):

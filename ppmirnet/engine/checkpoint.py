@@ -24,6 +24,7 @@ import os
 
 import paddle
 
+from ..convert import check_finite as _check_finite
 from ..errors import UserError
 from ..safe_pickle import load_paddle
 from ..utils.io import atomic_paddle_save, atomic_path, ensure_dir
@@ -64,6 +65,8 @@ def read_weights(path):
     if not os.path.isfile(file) and os.path.isfile(path):
         file = path  # another extension (a .pth given by mistake is then named as such)
     if not os.path.isfile(file):
+        if os.path.exists(path):
+            raise UserError(wrong_kind(path))
         raise UserError(f"pretrained model not found: {file}")
     try:
         state = load_paddle(file)
@@ -75,6 +78,49 @@ def read_weights(path):
         raise UserError(f"{file} holds no state dict")
     state, arch = split_arch(state)
     return file, state, arch
+
+
+# What files of other kinds are, for the message naming one given as weights.
+_KINDS = {
+    ".pdopt": "the optimizer state of a checkpoint",
+    ".pdstates": "the training position of a checkpoint",
+    ".pdiparams": "the parameters of an exported inference model (use it with ppmirnet infer)",
+    ".pdmodel": "an exported inference program (use its folder with ppmirnet infer)",
+    ".json": "not a weights file (an exported program or a result?)",
+    ".onnx": "an ONNX model (use it with deploy/onnx/infer.py)",
+    ".pth": "a PyTorch checkpoint (convert it first: ppmirnet convert --src FILE --dst W.pdparams)",
+    ".pt": "a PyTorch checkpoint (convert it first: ppmirnet convert --src FILE --dst W.pdparams)",
+    ".yaml": "a config, not weights",
+    ".yml": "a config, not weights",
+}
+
+
+def wrong_kind(path):
+    """The message for ``path``, which exists but is not a ``.pdparams`` weights file."""
+    from ..processing import IMAGE_EXTENSIONS
+
+    if os.path.isdir(path):
+        found = [n for n in ("best_model.pdparams", "latest.pdparams")
+                 if os.path.isfile(os.path.join(path, n))]
+        if found:
+            return (f"{path} is a training output folder, not a weights file: give one of its "
+                    f"checkpoints, e.g. {os.path.join(path, found[0])}")
+        return f"{path} is a folder, not a weights file (.pdparams)"
+    stem, ext = os.path.splitext(path)
+    ext = ext.lower()
+    if ext in (".pdopt", ".pdstates") and os.path.isfile(stem + ".pdparams"):
+        return f"{path} is {_KINDS[ext]}, not its weights: give {stem}.pdparams"
+    if ext in _KINDS:
+        return f"{path} is {_KINDS[ext]}, not a weights file (.pdparams)"
+    if ext in IMAGE_EXTENSIONS:
+        return f"{path} is an image, not a weights file (.pdparams)"
+    return f"{path} is not a weights file (.pdparams)"
+
+
+def check_finite(state, name):
+    """Refuse a state dict with NaN or infinite values; ``name`` names the file in the message."""
+    _check_finite(state, name, way_out="these weights come from a diverged training and would "
+                  "restore nothing; use an earlier checkpoint", error=UserError)
 
 
 def read_arch(path):
@@ -182,8 +228,9 @@ def load_weights(model, path):
 
 
 def load_state(model, state, name):
-    """Check ``state`` against ``model`` (see :func:`check_state_dict`) and load it."""
+    """Check ``state`` against ``model`` (see :func:`check_state_dict`), and that it is finite, and load it."""
     check_state_dict(model, state, name)
+    check_finite(state, name)
     model.set_state_dict(state)
 
 

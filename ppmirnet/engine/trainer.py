@@ -22,6 +22,7 @@ from .evaluator import evaluate, evaluate_model
 from .logger import format_eval_line, format_train_line, setup_logger
 from .lr import build_lr_scheduler
 from .stop import Interrupted, StopFlag, signal_name
+from ..utils.run_folder import RunLock, archive_earlier
 from .dygraph import DygraphRunner
 from .visual_log import VDL_IMAGES, VisualLog, require_visualdl, save_triptychs, validation_triptychs
 
@@ -53,7 +54,7 @@ def optimize_step(model, loss_fn, optimizer, noisy, clean, amp_level=None, scale
     Returns the loss tensor (and, with ``return_skipped``, the bool tensor
     saying the update was skipped). ``amp_level`` ("O1"/"O2") runs the
     forward under auto-cast with the loss scaled by ``scaler``. A step whose
-    loss is not finite is skipped: the flag (made common to every process by
+    loss (or, without AMP, a gradient) is not finite is skipped: the flag (made common to every process by
     ``any_rank``, a collective, not a host sync) is handed to the optimizer
     the way ``paddle.amp.GradScaler`` hands its own; under AMP on a GPU the
     scaler's flag (non-finite gradients) replaces it.
@@ -62,18 +63,24 @@ def optimize_step(model, loss_fn, optimizer, noisy, clean, amp_level=None, scale
         with paddle.amp.auto_cast(level=amp_level):
             out = model(noisy)
         loss = loss_fn(out.astype("float32"), clean)
-    else:
-        loss = loss_fn(model(noisy), clean)
-    skipped = paddle.logical_not(paddle.isfinite(loss))
-    if any_rank is not None:
-        skipped = any_rank(skipped)
-    compat.skip_step_if(optimizer, skipped)
-    if amp_level:
+        skipped = paddle.logical_not(paddle.isfinite(loss))
+        if any_rank is not None:
+            skipped = any_rank(skipped)
+        compat.skip_step_if(optimizer, skipped)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
     else:
+        loss = loss_fn(model(noisy), clean)
         loss.backward()
+        # A finite loss can still have non-finite gradients (an overflow in the
+        # backward pass): such a step would make the weights non-finite.
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        skipped = paddle.logical_not(paddle.logical_and(paddle.isfinite(loss),
+                                                        compat.all_finite(grads)))
+        if any_rank is not None:
+            skipped = any_rank(skipped)
+        compat.skip_step_if(optimizer, skipped)
         optimizer.step()
     optimizer.clear_grad()
     return (loss, skipped) if return_skipped else loss
@@ -148,12 +155,33 @@ class Trainer:
             require_visualdl()  # before anything is written
         self.device = env.set_device(g["device"], g["cpu_threads"])
         self.rank, self.world = env.init_distributed()
-        # Console only until the data is found: a run that cannot start leaves no files.
+        # Console only until the run is accepted: a run that cannot start leaves no files.
         self.log = setup_logger(None, self.rank)
+        # One training per output folder: a second one stops here, before any work.
+        self.lock = RunLock(self.output_dir) if self.rank == 0 else None
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self._setup(cfg, g)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """Release the output folder (idempotent); :meth:`train` does it when it ends."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def _setup(self, cfg, g):
         env.seed_everything(g["seed"])
         self.amp_level = amp_level(cfg)
         if self.amp_level and self.device == "cpu":
             self.log.warning("Global.auto_cast has no effect on CPU: training runs in float32")
+        if self.rank == 0 and g["resume"] is not None:
+            target = ckpt.find_resume(g["resume"], self.output_dir)
+            if target is not None:
+                ckpt.recover(target)
+        env.barrier()
 
         # The data first: a missing dataset is reported before a large model is built.
         train_cfg = cfg["DataLoader"]["Train"]
@@ -170,18 +198,9 @@ class Trainer:
         self.stages = progressive_stages(train_cfg["progressive"])
         self._stage_logged = None
 
-        self.log = setup_logger(os.path.join(self.output_dir, "train.log"), self.rank)
-        self.log.info(f"writing config.yaml, train.log and checkpoints to "
-                      f"{os.path.abspath(self.output_dir)}")
-        if self.rank == 0:
-            save_config(cfg, os.path.join(self.output_dir, "config.yaml"))
-        self.visual = VisualLog(os.path.join(self.output_dir, "vdl")
-                                if g["use_visualdl"] and self.rank == 0 else None)
-
         self.model = build_model(cfg["Arch"])
         if g["pretrained_model"]:
             ckpt.load_weights(self.model, g["pretrained_model"])
-            self.log.info(f"loaded weights {g['pretrained_model']}")
         self.loss_fn = build_loss(cfg["Loss"])
 
         epochs = g["epochs"] or math.ceil(self.total_iters / self.iters_per_epoch)
@@ -197,12 +216,43 @@ class Trainer:
         self.epoch = 1          # epoch in progress (1-based)
         self.epoch_iter = 0     # batches of it already done
         self.global_step = 0    # iterations done in total
+        self.saved_step = None  # global step of the weights in output_dir/latest
+        self._weights_checked = None  # the global step whose weights were found finite
         self.best = {"metric": cfg["Metric"]["best"], "value": -math.inf, "epoch": 0, "step": 0}
         # Consecutive non-finite steps so far, on the device (see _train_step).
         self.nonfinite_run = paddle.zeros([], "float32")
         self.nonfinite_max = paddle.zeros([], "float32")
+        new_run = ckpt.find_resume(g["resume"], self.output_dir) is None
+        if self.world > 1 and g["resume"] is not None:
+            # Every process reads the checkpoint: on several machines the folder must be shared.
+            seeing = int(env.all_reduce_sum([0.0 if new_run else 1.0])[0])
+            if seeing not in (0, self.world):
+                raise UserError(
+                    f"{seeing} of {self.world} processes see a checkpoint to resume in "
+                    f"{self.output_dir}: on several machines Global.output_dir must be a folder "
+                    f"every machine shares (or give Global.resume the checkpoint's path on each)")
         # The float32 checkpoint is loaded into the float32 model, then O2 casts it.
-        self._resume(g["resume"])
+        resumed, notes = self._resume(g["resume"])
+
+        # The configuration is accepted (resume checks included): now the run's files.
+        if self.rank == 0 and new_run:
+            # A new run never replaces an earlier run's checkpoints: they are moved aside
+            # (the pretrained weights, even from that folder, are already loaded).
+            archive_earlier(self.output_dir, [n + e for n in ("latest", "best_model")
+                                              for e in ckpt.EXTENSIONS], log=self.log.info)
+        self.log = setup_logger(os.path.join(self.output_dir, "train.log"), self.rank)
+        self.log.info(f"writing config.yaml, train.log and checkpoints to "
+                      f"{os.path.abspath(self.output_dir)}")
+        if self.rank == 0:
+            save_config(cfg, os.path.join(self.output_dir, "config.yaml"))
+        if g["pretrained_model"]:
+            self.log.info(f"loaded weights {g['pretrained_model']}")
+        for note in notes:
+            self.log.warning(note)
+        if resumed:
+            self.log.info(resumed)
+        self.visual = VisualLog(os.path.join(self.output_dir, "vdl")
+                                if g["use_visualdl"] and self.rank == 0 else None)
         if self.amp_level == "O2":
             # Half-precision weights with float32 master copies; state dicts
             # are saved in float32 so checkpoints load under any level.
@@ -231,24 +281,60 @@ class Trainer:
         }
 
     def _save(self, name):
+        """Save checkpoint ``name``; weights that are no longer finite are never saved."""
+        self._check_weights()
         if self.rank == 0:
             ckpt.save_checkpoint(os.path.join(self.output_dir, name), self.model.state_dict(),
                                  self.optimizer.state_dict(), self._states(),
                                  arch=self.cfg["Arch"])
+        if name == "latest":
+            self.saved_step = self.global_step
+
+    def _weights_finite(self):
+        """A bool tensor on the device: whether every parameter is finite."""
+        return paddle.stack([paddle.isfinite(p).all() for p in self.model.parameters()]).all()
+
+    def _check_weights(self, finite=None):
+        """End the run (saving nothing) when a parameter is NaN or infinite.
+
+        ``finite``: the flag already read at this step; otherwise it is read
+        (a host sync), once per step. The cards hold the same weights, so
+        every card decides alike.
+        """
+        if self._weights_checked == self.global_step:
+            return
+        if finite is None:
+            finite = bool(self._weights_finite())
+        self._weights_checked = self.global_step
+        if finite:
+            return
+        where = os.path.join(self.output_dir, "latest")
+        if self.saved_step is not None:
+            kept = (f"{where} keeps the weights of global step {self.saved_step}, the last saved "
+                    f"(finite) ones: lower the learning rate (or check the data) and resume with "
+                    f"-o Global.resume=auto")
+        else:
+            kept = ("no checkpoint of this run was saved: lower the learning rate (or check the "
+                    "data) and start again")
+        msg = (f"the weights became NaN or infinite by epoch {self.epoch}, iteration "
+               f"{self.epoch_iter} (global step {self.global_step}) and were not saved; {kept}")
+        self.log.error(msg)
+        raise UserError(msg)
 
     def _resume(self, resume):
-        if self.rank == 0 and resume is not None:
-            target = ckpt.find_resume(resume, self.output_dir)
-            if target is not None:
-                ckpt.recover(target)
-        env.barrier()
+        """Load the checkpoint ``resume`` names (see :func:`ckpt.find_resume`).
+
+        Returns ``(line, warnings)`` to log once the run's log file is open.
+        """
         prefix = ckpt.find_resume(resume, self.output_dir)
         if prefix is None:
             if resume == "auto":
-                self.log.info(f"no checkpoint in {self.output_dir}: starting from scratch")
-            return
+                return f"no checkpoint in {self.output_dir}: starting from scratch", []
+            return None, []
+        notes = []
         model_state, opt_state, states = ckpt.load_checkpoint(prefix)
         ckpt.check_state_dict(self.model, model_state, prefix + ".pdparams")
+        ckpt.check_finite(model_state, prefix + ".pdparams")
         if "parameter_names" in states:
             opt_state = ckpt.rename_optimizer_state(opt_state, states["parameter_names"], self.model)
         model_state, opt_state = ckpt.match_precision(self.model, model_state, opt_state,
@@ -261,22 +347,24 @@ class Trainer:
         if states.get("rng") is not None:
             why = compat.set_rng_state(states["rng"])
             if why:
-                self.log.warning(f"{prefix}: random state not restored ({why}); the run "
-                                 f"continues with the current one")
+                notes.append(f"{prefix}: random state not restored ({why}); the run "
+                             f"continues with the current one")
         self.best = dict(states["best"])
         self.global_step = int(states["global_step"])
         self.epoch = int(states["epoch"])
         self.epoch_iter = int(states["epoch_iter"])
         if int(states["iters_per_epoch"]) != self.iters_per_epoch:
-            self.log.warning(
+            notes.append(
                 f"{prefix} was saved with {states['iters_per_epoch']} iterations per epoch, "
                 f"this run has {self.iters_per_epoch} (other batch size or card count): "
                 f"the resumed run does not continue exactly")
+        if os.path.abspath(prefix) == os.path.abspath(os.path.join(self.output_dir, "latest")):
+            self.saved_step = self.global_step
         if self.epoch_iter >= self.iters_per_epoch:
             self.epoch, self.epoch_iter = self.epoch + 1, 0
-        self.log.info(f"resumed from {prefix}: epoch {self.epoch}, iteration {self.epoch_iter}"
-                      f"/{self.iters_per_epoch}, global step {self.global_step}, "
-                      f"lr {self.scheduler():.6g}")
+        return (f"resumed from {prefix}: epoch {self.epoch}, iteration {self.epoch_iter}"
+                f"/{self.iters_per_epoch}, global step {self.global_step}, "
+                f"lr {self.scheduler():.6g}"), notes
 
     # -- steps -----------------------------------------------------------------------
 
@@ -346,8 +434,10 @@ class Trainer:
         (nan when none was finite). The non-finite counters are the same on
         every card (the flag was all-reduced), so every card decides alike.
         """
-        loss, finite, run, worst = (float(v) for v in paddle.stack(
-            [meter.loss, meter.finite, self.nonfinite_run, self.nonfinite_max]).numpy())
+        loss, finite, run, worst, weights = (float(v) for v in paddle.stack(
+            [meter.loss, meter.finite, self.nonfinite_run, self.nonfinite_max,
+             self._weights_finite().astype("float32")]).numpy())
+        self._check_weights(finite=weights == 1.0)
         self.nonfinite_max = paddle.full([], run, "float32")
         loss, finite = env.all_reduce_sum([loss, finite])
         skipped = meter.steps * self.world - finite
@@ -462,8 +552,11 @@ class Trainer:
         the signal). A second signal, later than a second after the first,
         stops at once (the last complete checkpoint survives).
         """
-        with StopFlag() as self._stop:
-            return self._train()
+        try:
+            with StopFlag() as self._stop:
+                return self._train()
+        finally:
+            self.close()
 
     def _train(self):
         g = self.cfg["Global"]

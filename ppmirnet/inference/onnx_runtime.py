@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from ..errors import MissingDependencyError, UserError
-from ..export import find_program
+from ..export import check_exported, find_program
 from ..utils.io import atomic_path
 
 DEFAULT_OPSET = 11
@@ -74,6 +74,8 @@ def export_onnx(model_dir, save_file, opset_version=DEFAULT_OPSET, prefer_legacy
     import paddle2onnx
 
     program, params = find_program(model_dir, prefer_legacy=prefer_legacy)
+    # paddle2onnx ends the process (exit 255, its own message) on a damaged file.
+    check_exported(program, params)
     # save_file=None returns the bytes and skips paddle2onnx's optional
     # Polygraphy pass, which pip-installs missing packages at run time;
     # onnxruntime folds constants itself when it loads the model.
@@ -82,8 +84,12 @@ def export_onnx(model_dir, save_file, opset_version=DEFAULT_OPSET, prefer_legacy
                                   enable_onnx_checker=True)
     except Exception as err:  # paddle2onnx raises bare Exceptions for unsupported ops
         raise UserError(f"paddle2onnx cannot convert {program}: {err}") from err
-    model = _clean(onnx.load_from_string(data))
-    onnx.checker.check_model(model)
+    try:
+        model = _clean(onnx.load_from_string(data))
+        onnx.checker.check_model(model)
+    except Exception as err:  # onnx's DecodeError, ValidationError
+        raise UserError(f"paddle2onnx made an invalid ONNX model of {program}: "
+                        f"{str(err).strip().splitlines()[-1] if str(err).strip() else err}") from err
     with atomic_path(save_file) as tmp:
         onnx.save(model, tmp)
     return save_file

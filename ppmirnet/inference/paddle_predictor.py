@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from ..errors import MissingDependencyError, UserError
-from ..export import INPUT_NAME, find_program
+from ..export import INPUT_NAME, check_exported, find_program
 
 PRECISIONS = ("fp32", "fp16")
 GPU_INSTALL_HINT = (
@@ -357,6 +357,8 @@ class PaddlePredictor:
         self.program, self.params = find_program(model_dir, prefer_legacy=legacy)
         # What this Paddle build cannot do is said before the files are read.
         check_device_support(self.options)
+        # Paddle's own loader blames the program for a damaged parameter file.
+        check_exported(self.program, self.params, parse_pdmodel=False)
         desc = check_program_file(self.program)
         # 3, or 6 for the dual-pixel MIRNet-v2; TensorRT's shape ranges need it.
         self.in_channels = program_input_channels(self.program, INPUT_NAME, desc) or 3

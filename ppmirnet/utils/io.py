@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 
 from ..errors import UserError
@@ -69,6 +70,8 @@ def atomic_path(path, shown=None):
     try:
         try:
             yield tmp
+            # Some file systems report a full disk only when the data is flushed.
+            _fsync(tmp)
             # mkstemp creates the file owner-only; give it the mode a plain open() would.
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, path)
@@ -79,6 +82,66 @@ def atomic_path(path, shown=None):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_folder(folder, check=None):
+    """Yield an empty staging folder whose files then appear in ``folder`` as one set.
+
+    The staging folder is made beside ``folder`` (same parent, so the same
+    file system). When the block ends, ``check(staging folder)`` (if given)
+    verifies what was written (it raises :class:`UserError` naming a file
+    that is incomplete: writers in native code, such as Paddle's, may leave
+    a file cut short by a full disk without any error); every file is
+    flushed to disk; then, if ``folder`` is absent or empty, the staging
+    folder is renamed to it in one step, otherwise its files are moved in
+    (each move atomic). On any failure nothing of the set appears and the
+    staging folder is removed; a write failure the user can fix (full disk,
+    no permission) is a :class:`UserError` naming the file.
+    """
+    folder = os.path.abspath(folder)
+    parent = os.path.dirname(folder)
+    ensure_dir(parent)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UserError(f"output folder {folder} exists and is not a folder")
+    try:
+        staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(folder)}.staging-")
+    except OSError as err:
+        raise _write_error(folder, err) from None
+    try:
+        try:
+            yield staging
+            if check is not None:
+                check(staging)
+            names = sorted(os.listdir(staging))
+            for name in names:
+                _fsync(os.path.join(staging, name))
+            os.chmod(staging, 0o777 & ~_umask())
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+            if not os.path.exists(folder):
+                os.rename(staging, folder)
+            else:
+                for name in names:
+                    os.replace(os.path.join(staging, name), os.path.join(folder, name))
+        except OSError as err:
+            if err.errno in _WRITE_ERRNOS:
+                where = err.filename if isinstance(err.filename, str) else folder
+                if where.startswith(staging):
+                    where = os.path.join(folder, os.path.relpath(where, staging))
+                raise _write_error(where, err) from None
+            raise
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_paddle_save(obj, path):
