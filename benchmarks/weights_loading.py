@@ -14,6 +14,7 @@ import argparse
 import os
 import statistics
 import time
+import zlib  # noqa: F401  (before paddle: see ppmirnet/__init__.py)
 
 
 def _median_time(fn, repeats):

@@ -287,7 +287,6 @@ def _child_main(argv=None):
     parser.add_argument("--weights", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    import paddle
 
     from .modeling import build_model
     from .safe_pickle import load_paddle

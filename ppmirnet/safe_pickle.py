@@ -102,12 +102,24 @@ class _CheckUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         key = _check_name(self._path, module, name, self._admitted)
+        if key in _BUILTIN_GLOBALS:
+            # Containers are filled by the pickle (SETITEMS on an OrderedDict): the real ones.
+            return _builtin_global(*key)
         if key not in self._inert:
             self._inert[key] = type("Inert_" + key[1], (_Inert,), {})
         return self._inert[key]
 
     def persistent_load(self, pid):
         raise pickle.UnpicklingError("it refers to persistent objects, as PyTorch files do")
+
+
+def _builtin_global(module, name):
+    import codecs
+
+    return {("collections", "OrderedDict"): collections.OrderedDict,
+            ("_codecs", "encode"): codecs.encode,
+            ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
+            ("builtins", "tuple"): tuple}[(module, name)]
 
 
 def check_paddle_bytes(data, path):
@@ -233,13 +245,7 @@ class _TorchUnpickler(pickle.Unpickler):
             return _TORCH_FUNCTIONS[(module, name)]
         if module.startswith("numpy"):
             return _numpy_global(name)
-        if module == "collections":
-            return collections.OrderedDict
-        if module == "_codecs":
-            import codecs
-
-            return codecs.encode
-        return {"set": set, "frozenset": frozenset, "tuple": tuple}[name]
+        return _builtin_global(module, name)
 
     def persistent_load(self, pid):
         pid = tuple(v.decode("ascii") if isinstance(v, bytes) else v for v in pid)

@@ -1,7 +1,6 @@
 """Official checkpoint conversion: the library and tools/convert_weights.py."""
 
 import os
-import sys
 
 import numpy as np
 import paddle

@@ -161,6 +161,15 @@ def test_a_pth_given_as_paddle_weights_says_to_convert_it(tmp_path):
                                   f"with: ppmirnet convert --src {src} --dst W.pdparams)")
 
 
+def test_plain_containers_and_arrays_are_admitted():
+    import collections
+
+    state = collections.OrderedDict(w=np.arange(6, dtype=np.float32).reshape(2, 3), n=np.int64(3),
+                                    s={1, 2}, f=frozenset("a"), b=b"\x00\x01", t=(1.5, None))
+    for protocol in (2, 3, 4):
+        check_paddle_bytes(pickle.dumps(state, protocol=protocol), "ok.pdparams")
+
+
 def test_what_training_saves_is_admitted(tmp_path):
     paddle.seed(5)
     model = MIRNet(n_feat=8, n_RRG=1, n_MSRB=1)
