@@ -27,7 +27,6 @@ def main(argv=None, prog=None):
 
     from ..engine.dygraph import load_model
     from ..export import export_inference_model
-
     from ..utils.run_folder import archive_earlier
 
     paddle.set_device("cpu")
