@@ -13,7 +13,6 @@ import os
 import sys
 import time
 
-
 from . import processing
 from .errors import UserError
 from .utils.io import check_output_dir

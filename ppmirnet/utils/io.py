@@ -95,7 +95,8 @@ def atomic_folder(folder, check=None):
     a file cut short by a full disk without any error); every file is
     flushed to disk; then, if ``folder`` is absent or empty, the staging
     folder is renamed to it in one step, otherwise its files are moved in
-    (each move atomic). On any failure nothing of the set appears and the
+    (each move atomic; the staging folder is inside ``folder`` when only that
+    is writable). On any failure nothing of the set appears and the
     staging folder is removed; a write failure the user can fix (full disk,
     no permission) is a :class:`UserError` naming the file.
     """
@@ -107,7 +108,12 @@ def atomic_folder(folder, check=None):
     try:
         staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(folder)}.staging-")
     except OSError as err:
-        raise _write_error(folder, err) from None
+        if not os.path.isdir(folder):
+            raise _write_error(folder, err) from None
+        try:  # a folder writable under a read-only parent: stage inside it
+            staging = tempfile.mkdtemp(dir=folder, prefix=".staging-")
+        except OSError as err:
+            raise _write_error(folder, err) from None
     try:
         try:
             yield staging
@@ -117,9 +123,10 @@ def atomic_folder(folder, check=None):
             for name in names:
                 _fsync(os.path.join(staging, name))
             os.chmod(staging, 0o777 & ~_umask())
-            if os.path.isdir(folder) and not os.listdir(folder):
+            inside = os.path.dirname(staging) == folder
+            if not inside and os.path.isdir(folder) and not os.listdir(folder):
                 os.rmdir(folder)
-            if not os.path.exists(folder):
+            if not inside and not os.path.exists(folder):
                 os.rename(staging, folder)
             else:
                 for name in names:
