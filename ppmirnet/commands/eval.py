@@ -51,7 +51,7 @@ def main(argv=None, prog=None):
     from ..engine.evaluator import denoise_dnd, evaluate_config
     from ..engine.env import rank
     from ..engine.logger import format_eval_line
-    from ..utils.io import atomic_path
+    from ..utils.io import atomic_path, check_output_dir
     from ..utils.run_folder import archive_earlier, archive_file
 
     out_dir = cfg["Global"]["output_dir"]
@@ -61,6 +61,8 @@ def main(argv=None, prog=None):
         folder = denoise_dnd(cfg, save_dir, args.ensemble)
         print(f"DND submission written to {folder}")
         return
+    path = args.save_json or os.path.join(out_dir, "eval_result.json")
+    check_output_dir(os.path.dirname(os.path.abspath(path)))  # before the evaluation, not after
     if args.save_images and rank() == 0:
         # Earlier restored images are moved aside with their folder, never overwritten.
         earlier = os.listdir(args.save_images) if os.path.isdir(args.save_images) else []
@@ -75,7 +77,6 @@ def main(argv=None, prog=None):
                                "[Eval] input:"))
     print(format_eval_line(report) + f", images: {report['images']}"
           + (", ensemble: x8" if args.ensemble else ""))
-    path = args.save_json or os.path.join(out_dir, "eval_result.json")
     archive_file(path)  # an earlier result stays, renamed
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
