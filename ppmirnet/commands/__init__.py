@@ -14,9 +14,10 @@ import sys
 
 # command -> (module of this package, one-line summary)
 COMMANDS = {
-    "train": ("train", "train a model from a YAML config"),
-    "eval": ("eval", "PSNR/SSIM of weights on a config's validation set"),
-    "predict": ("predict", "restore images with weights (dygraph)"),
+    "train": ("train", "train a model of any task (denoising, super-resolution, enhancement, "
+                       "defocus deblurring) from a YAML config"),
+    "eval": ("eval", "PSNR/SSIM of weights on a config's validation set, under its task's protocol"),
+    "predict": ("predict", "restore images (denoise, super-resolve, enhance, deblur) with weights"),
     "export": ("export", "export weights to a Paddle Inference model"),
     "convert": ("convert", "convert official PyTorch weights to .pdparams"),
     "infer": ("infer", "restore images with an exported model (Paddle Inference)"),
@@ -26,11 +27,12 @@ COMMANDS = {
 
 def _usage():
     from .. import __version__
+    from ..cli import EXIT_STATUS
 
     width = max(len(n) for n in COMMANDS)
     lines = [f"usage: ppmirnet <command> [options]   (ppmirnet {__version__})", "", "commands:"]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "ppmirnet <command> --help shows the options of a command."]
+    lines += ["", "ppmirnet <command> --help shows the options of a command.", "", EXIT_STATUS]
     return "\n".join(lines)
 
 
