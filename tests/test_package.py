@@ -26,6 +26,7 @@ SCRIPTS = {
     "convert": "tools/convert_weights.py",
     "infer": "deploy/inference/infer.py",
     "figure": "tools/make_figure.py",
+    "demo": "tools/demo.py",
 }
 
 

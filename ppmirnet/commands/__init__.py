@@ -22,6 +22,7 @@ COMMANDS = {
     "convert": ("convert", "convert official PyTorch weights to .pdparams"),
     "infer": ("infer", "restore images with an exported model (Paddle Inference)"),
     "figure": ("figure", "render input | restored | ground truth crops with their PSNR"),
+    "demo": ("demo", "a try-it page in the browser (Gradio, on 127.0.0.1)"),
 }
 
 
