@@ -12,6 +12,14 @@ import warnings
 from .errors import UserError
 
 
+# Shown under every command's --help (RawDescriptionHelpFormatter keeps the lines).
+EXIT_STATUS = """exit status:
+  0  done
+  1  error: a mistake in the files, weights, config values or data (one "error:" line)
+  2  usage mistake: an unknown, missing or malformed option (argparse's usage message)
+  130, 143  stopped by Ctrl-C / SIGTERM"""
+
+
 def run_tool(main, argv=None):
     """Run ``main(argv)`` and turn a :class:`UserError` into a message and exit 1.
 
@@ -19,7 +27,9 @@ def run_tool(main, argv=None):
     """
     # Paddle warns at import that ccache (for building C++ extensions) is
     # absent; the tools build no extension, so it is only noise on stderr.
-    warnings.filterwarnings("ignore", message="No ccache found")
+    # Precise: that message, from that module (see compat.import_paddle).
+    warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning,
+                            module=r"paddle\.utils\.cpp_extension")
     _quiet_opencv()
     try:
         main(argv)
@@ -65,7 +75,7 @@ def make_parser(doc, prog=None):
     ``prog`` names the command in usage lines (``ppmirnet predict``); by
     default the script's file name.
     """
-    return argparse.ArgumentParser(prog=prog, description=doc,
+    return argparse.ArgumentParser(prog=prog, description=doc, epilog=EXIT_STATUS,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 

@@ -5,6 +5,24 @@ Everything that depends on the installed Paddle's version goes through here,
 so the rest of the code reads the same on both.
 """
 
+def import_paddle():
+    """Import and return ``paddle`` without the warning it gives about ccache.
+
+    Paddle warns on import that ccache (a compiler cache for building C++
+    extensions) is absent; nothing here builds an extension, so the warning
+    says nothing to the user. Only that warning, from that module, is
+    dropped, and only while Paddle is first imported (the filters are
+    restored after).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning,
+                                module=r"paddle\.utils\.cpp_extension")
+        import paddle
+    return paddle
+
+
 def paddle_version():
     """The installed Paddle's ``(major, minor)``; ``(0, 0)`` for a development build."""
     import paddle

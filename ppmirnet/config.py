@@ -231,7 +231,7 @@ _LOADER = {
 
 SCHEMA = {
     "Global": {
-        "device": Field(str, "cpu", pattern=r"cpu|gpu(:\d+)?", hint="cpu, gpu or gpu:N"),
+        "device": Field(str, "auto", pattern=r"auto|cpu|gpu(:\d+)?", hint="auto, cpu, gpu or gpu:N"),
         # Threads of dygraph's CPU math (training, eval, predict on CPU); null:
         # this process's share of the machine's cores.
         "cpu_threads": Field(int, None, nullable=True, minimum=1),

@@ -23,18 +23,26 @@ RUNTIMES = ("dygraph", "paddle-inference", "onnx")
 
 
 def _auto_device(runtime):
-    """``gpu`` when the runtime's library sees a GPU, else ``cpu``."""
+    """``(device, note)``: ``gpu`` when the runtime's library sees a GPU, else ``cpu``.
+
+    ``note`` is the one line that says so.
+    """
     if runtime == "onnx":
         try:
             import onnxruntime
         except ImportError:
-            return "cpu"  # OnnxPredictor then says what to install
-        return "gpu" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
-    import paddle
+            return "cpu", "device: auto -> cpu (onnxruntime is not installed)"  # OnnxPredictor says what to install
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            return "gpu", "device: auto -> gpu (onnxruntime has its CUDA provider)"
+        return "cpu", "device: auto -> cpu (onnxruntime has no CUDA provider)"
+    from .compat import import_paddle
 
-    if paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
-        return "gpu"
-    return "cpu"
+    import_paddle()
+    from .engine import env
+
+    count = env.gpu_count()
+    device = "gpu" if count > 0 else "cpu"
+    return device, env.auto_device_note(device, count)
 
 
 def load_dygraph_model(weights, config=None, log=print):
@@ -83,8 +91,9 @@ class Restorer:
             its ``Global.auto_cast`` applies on GPU.
         runtime (str): ``dygraph``, ``paddle-inference`` or ``onnx``; by
             default the one of the source given (a mismatch is an error).
-        device (str): ``cpu`` or ``gpu``; default ``gpu`` when this
-            PaddlePaddle build sees one, else ``cpu``.
+        device (str): ``auto`` (the default; None is the same), ``cpu`` or
+            ``gpu``: ``auto`` is the GPU when the runtime sees one, else the
+            CPU, and says which through ``log`` in one line.
         tile (int): restore images larger than ``tile`` x ``tile`` tile by tile
             (a multiple of 8), in bounded memory; None or 0: whole images.
         tile_overlap (int): overlap of neighbouring tiles, blended linearly.
@@ -115,19 +124,26 @@ class Restorer:
             raise UserError(f"runtime {runtime!r} runs {arg}, but {given[0]!r} input was given")
         if config is not None and runtime != "dygraph":
             raise UserError("config applies to weights (runtime 'dygraph') only")
-        if device not in (None, "cpu", "gpu"):
-            raise UserError(f"device must be 'cpu' or 'gpu', got {device!r}")
+        if device not in (None, "auto", "cpu", "gpu"):
+            raise UserError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
         tile = tile or None
         if tile is not None and (tile < 0 or tile % 8):
             raise UserError(f"tile must be a positive multiple of 8, got {tile}")
         if tile is not None and not 0 <= tile_overlap < tile:
             raise UserError(f"tile_overlap must be in [0, tile), got {tile_overlap}")
         self.runtime = runtime
-        self.device = device or _auto_device(runtime)
+        self.log = log or (lambda message: None)
+        if runtime != "onnx":
+            from .compat import import_paddle
+
+            import_paddle()  # first, so that no later import shows its ccache warning
+        if device in (None, "auto"):
+            device, note = _auto_device(runtime)
+            self.log(note)
+        self.device = device
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.ensemble = bool(ensemble)
-        self.log = log or (lambda message: None)
         self.model = None
         self.config = None
         if runtime == "dygraph":

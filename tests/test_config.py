@@ -120,7 +120,7 @@ def test_code_in_values_is_never_run(tmp_path):
     (["Global.epochs=two"], r"c.yaml: Global.epochs is 'two' \(str\), expected int"),
     (["Global.epochs=true"], r"Global.epochs is True \(bool\), expected int"),
     (["Global.epochs=0"], r"Global.epochs is 0, must be >= 1"),
-    (["Global.device=tpu"], r"Global.device is 'tpu', expected cpu, gpu or gpu:N"),
+    (["Global.device=tpu"], r"Global.device is 'tpu', expected auto, cpu, gpu or gpu:N"),
     (["Global.auto_cast=O3"], r"Global.auto_cast is 'O3', expected one of: null, amp, O1, O2"),
     (["Global.output_dir=null"], r"Global.output_dir must not be null"),
     (["Arch.name=UNet"], r"Arch.name is 'UNet', expected one of: MIRNet"),

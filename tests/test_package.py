@@ -28,6 +28,7 @@ SCRIPTS = {
     "download": "tools/download_weights.py",
     "infer": "deploy/inference/infer.py",
     "figure": "tools/make_figure.py",
+    "demo": "tools/demo.py",
 }
 
 

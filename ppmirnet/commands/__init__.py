@@ -14,25 +14,28 @@ import sys
 
 # command -> (module of this package, one-line summary)
 COMMANDS = {
-    "train": ("train", "train a model from a YAML config"),
-    "eval": ("eval", "PSNR/SSIM of weights on a config's validation set"),
-    "predict": ("predict", "restore images with weights (dygraph)"),
+    "train": ("train", "train a model of any task (denoising, super-resolution, enhancement, "
+                       "defocus deblurring) from a YAML config"),
+    "eval": ("eval", "PSNR/SSIM of weights on a config's validation set, under its task's protocol"),
+    "predict": ("predict", "restore images (denoise, super-resolve, enhance, deblur) with weights"),
     "export": ("export", "export weights to a Paddle Inference model"),
     "convert": ("convert", "convert official PyTorch weights to .pdparams"),
     "models": ("models", "list the authors' trained networks available by name"),
     "download": ("download", "download and convert the authors' weights by name"),
     "infer": ("infer", "restore images with an exported model (Paddle Inference)"),
     "figure": ("figure", "render input | restored | ground truth crops with their PSNR"),
+    "demo": ("demo", "a try-it page in the browser (Gradio, on 127.0.0.1)"),
 }
 
 
 def _usage():
     from .. import __version__
+    from ..cli import EXIT_STATUS
 
     width = max(len(n) for n in COMMANDS)
     lines = [f"usage: ppmirnet <command> [options]   (ppmirnet {__version__})", "", "commands:"]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "ppmirnet <command> --help shows the options of a command."]
+    lines += ["", "ppmirnet <command> --help shows the options of a command.", "", EXIT_STATUS]
     return "\n".join(lines)
 
 

@@ -1,4 +1,6 @@
-"""Export MIRNet weights to a static inference model with dynamic height and width.
+r"""Export MIRNet or MIRNet-v2 weights of any task (denoising, super-resolution,
+enhancement, defocus deblurring) to a static inference model with dynamic
+height and width.
 
     python tools/export_model.py -c configs/mirnet_sidd.yaml -o Global.pretrained_model=W \
         --save_dir inference/mirnet_sidd

@@ -1,4 +1,5 @@
-"""Render a results figure: crops of input | restored | ground truth with the PSNR under each.
+r"""Render a results figure for any task (denoising, super-resolution, enhancement,
+defocus deblurring): crops of input | restored | ground truth, the PSNR under each.
 
     ppmirnet figure --weights output/mirnet_lite/best_model.pdparams --data data/lite/val \
         --output docs/images/denoising_lite.png
@@ -91,7 +92,9 @@ def main(argv=None, prog=None):
     parser.add_argument("--zoom", type=int, default=2, help="enlargement of the crops (default 2)")
     parser.add_argument("--ensemble", type=str2bool, nargs="?", const=True, default=False,
                         help="x8 self-ensemble")
-    parser.add_argument("--device", default=None, choices=("cpu", "gpu"))
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "gpu"),
+                        help="auto: the GPU when PaddlePaddle sees one, else the CPU (default: the "
+                             "config's Global.device, auto without a config)")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     weights = args.weights or (cfg["Global"]["pretrained_model"] if cfg else None)

@@ -1,4 +1,6 @@
-"""Restore images with an exported MIRNet through Paddle Inference.
+r"""Restore images with an exported MIRNet or MIRNet-v2 through Paddle Inference:
+denoising, super-resolution, enhancement or defocus deblurring, whichever task
+the model was trained for.
 
     ppmirnet infer --model_dir=inference --image_dir=noisy/ --output_dir=out/
     python deploy/inference/infer.py --model_dir=inference --image_dir=noisy/ --output_dir=out/
@@ -26,7 +28,8 @@ def parse_args(argv=None, prog=None):
                    help="dual-pixel models: the right views (a file, or a folder with the file "
                         "names of --image_dir)")
     p.add_argument("--output_dir", default="output/inference", help="where the restored PNGs go")
-    p.add_argument("--use_gpu", type=str2bool, default=False)
+    p.add_argument("--use_gpu", type=_auto_or_bool, default=None,
+                   help="True, False or auto (default): the GPU when this PaddlePaddle sees one")
     p.add_argument("--gpu_id", type=int, default=0)
     p.add_argument("--gpu_mem", type=int, default=500, help="initial GPU memory pool, MB")
     p.add_argument("--enable_mkldnn", type=str2bool, default=True, help="oneDNN kernels on CPU")
@@ -58,6 +61,14 @@ def main(argv=None, prog=None):
     from ..inference.paddle_predictor import trt_size_range
     from ..inference.pipeline import restore_and_report
 
+    if args.use_gpu is None:
+        from ..compat import import_paddle
+        from ..engine.env import auto_device_note, gpu_count
+
+        import_paddle()
+        count = gpu_count()
+        args.use_gpu = count > 0
+        print(auto_device_note("gpu" if args.use_gpu else "cpu", count))
     trt_min, trt_opt, trt_max = trt_size_range(args.trt_min_size, args.trt_opt_size,
                                                args.trt_max_size, args.tile)
     options = PredictorOptions(

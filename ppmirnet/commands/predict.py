@@ -1,4 +1,6 @@
-"""Denoise images with MIRNet weights (dygraph).
+r"""Restore images with MIRNet or MIRNet-v2 weights: denoising, super-resolution,
+low-light and photo enhancement, or dual-pixel defocus deblurring, whichever
+task the weights were trained for (dygraph).
 
     ppmirnet predict --weights output/mirnet_lite/best_model.pdparams --input photo.png --output results/
     ppmirnet predict --weights W --input photos/ --output results/ --tile 256 --tile_overlap 32
@@ -44,9 +46,9 @@ def main(argv=None, prog=None):
     parser.add_argument("--tile_overlap", type=int, default=32, help="overlap of tiles in pixels")
     parser.add_argument("--ensemble", type=str2bool, nargs="?", const=True, default=False,
                         help="x8 self-ensemble (8 times slower)")
-    parser.add_argument("--device", default=None, choices=("cpu", "gpu"),
-                        help="default: the config's Global.device; without a config the GPU "
-                             "when there is one")
+    parser.add_argument("--device", default=None, choices=("auto", "cpu", "gpu"),
+                        help="auto: the GPU when PaddlePaddle sees one, else the CPU (default: the "
+                             "config's Global.device, auto without a config)")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     weights = args.weights or (cfg["Global"]["pretrained_model"] if cfg else None)

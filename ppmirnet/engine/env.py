@@ -20,14 +20,30 @@ def rank():
     return int(os.environ.get("PADDLE_TRAINER_ID", "0"))
 
 
-def resolve_device(device, environ=None):
-    """The Paddle device for ``Global.device`` (``cpu``, ``gpu`` or ``gpu:N``).
+def gpu_count():
+    """GPUs this PaddlePaddle build can use (0 for a CPU-only build)."""
+    return paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
 
-    Under ``paddle.distributed.launch`` each process gets its card from the
+
+def auto_device_note(device, count):
+    """The one line that says what ``auto`` chose: ``device: auto -> cpu (...)``."""
+    if device == "cpu":
+        return "device: auto -> cpu (this PaddlePaddle sees no GPU)"
+    return f"device: auto -> {device} ({count} GPU(s) visible)"
+
+
+def resolve_device(device, environ=None, count=None):
+    """The Paddle device for ``Global.device`` (``auto``, ``cpu``, ``gpu`` or ``gpu:N``).
+
+    ``auto`` is the GPU when this PaddlePaddle sees one, else the CPU
+    (``count``: the visible GPUs, :func:`gpu_count` when None). Under
+    ``paddle.distributed.launch`` each process gets its card from the
     launcher (``FLAGS_selected_gpus``, an index among the visible cards),
     which replaces any ``N`` of the config: one config serves every rank.
     """
     environ = os.environ if environ is None else environ
+    if device == "auto":
+        device = "gpu" if (gpu_count() if count is None else count) > 0 else "cpu"
     if device == "cpu":
         return "cpu"
     selected = environ.get("FLAGS_selected_gpus")
@@ -51,22 +67,25 @@ def default_cpu_threads(environ=None, cores=None):
     return max(1, cores // max(local, 1))
 
 
-def set_device(device, cpu_threads=None):
-    """Select ``cpu``, ``gpu`` or ``gpu:N`` (see :func:`resolve_device`); returns it.
+def set_device(device, cpu_threads=None, log=print):
+    """Select ``auto``, ``cpu``, ``gpu`` or ``gpu:N`` (see :func:`resolve_device`); returns it.
 
-    A GPU request without a usable GPU is a :class:`UserError`. On CPU the
-    math library gets ``cpu_threads`` threads (None:
-    :func:`default_cpu_threads`).
+    ``auto`` reports its choice in one line through ``log`` (None: silent). A
+    GPU request without a usable GPU is a :class:`UserError`. On CPU the math
+    library gets ``cpu_threads`` threads (None: :func:`default_cpu_threads`).
     """
-    device = resolve_device(device)
+    count = gpu_count()
+    requested = device
+    device = resolve_device(device, count=count)
+    if requested == "auto" and log is not None and rank() == 0:
+        log(auto_device_note(device, count))
     if device == "cpu":
         compat.set_cpu_math_threads(cpu_threads or default_cpu_threads())
     if device != "cpu":
-        count = paddle.device.cuda.device_count() if paddle.is_compiled_with_cuda() else 0
         if count == 0:
             raise UserError(f"Global.device is {device} but this PaddlePaddle has no usable GPU; "
                             "install paddlepaddle-gpu (README, Environment) or pass "
-                            "-o Global.device=cpu")
+                            "-o Global.device=cpu (or auto)")
         index = int(device.partition(":")[2] or 0)
         if index >= count:
             raise UserError(f"Global.device is {device} but only {count} GPU(s) are visible "

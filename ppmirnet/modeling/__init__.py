@@ -6,7 +6,11 @@ constructor (see :func:`ppmirnet.config.arch_schema`). Adding a network is
 adding its files here and one line to :data:`MODELS`.
 """
 
-from ..errors import ConfigError
+from ..compat import import_paddle
+
+import_paddle()  # the blocks below import paddle: first without its ccache warning
+
+from ..errors import ConfigError  # noqa: E402
 from ..registry import build
 from .attention import DAU, ChannelAttention, SpatialAttention
 from .context import ContextBlock

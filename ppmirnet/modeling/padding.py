@@ -27,8 +27,21 @@ def pad_tensor_to_multiple(x, multiple):
         return F.pad(x, [0, pw, 0, ph], mode="reflect"), (h, w)
     shape = paddle.shape(x)
     h, w = shape[2], shape[3]
-    hp = (h + multiple - 1) // multiple * multiple
-    wp = (w + multiple - 1) // multiple * multiple
     most = multiple - 1
+    hp = _round_up(h, multiple)
+    wp = _round_up(w, multiple)
     padded = F.pad(x, [0, most, 0, most], mode="reflect")
     return padded[:, :, :hp, :wp], (h, w)
+
+
+def _round_up(size, multiple):
+    """``size`` (an integer tensor of the static graph) rounded up to a multiple of ``multiple``.
+
+    Not ``//``: Paddle 3's static ``floor_divide`` and ``remainder`` print a
+    warning about an ``out`` argument nobody passed ("PIR not support input
+    out tensor") on every export. The float32 quotient is exact for any image
+    side below 2**24 pixels and positive, so casting it back to an integer
+    (truncation) gives the integer quotient.
+    """
+    quotient = (size + (multiple - 1)).astype("float32") / multiple
+    return quotient.astype(size.dtype) * multiple
