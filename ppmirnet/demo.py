@@ -162,6 +162,23 @@ class DemoBackend:
         return restored, seconds, path
 
 
+def restore_options(names, tile, engine=None, max_memory=None):
+    """The :class:`~ppmirnet.Restorer` options of the page's controls.
+
+    ``names``: the options the installed Restorer takes (see
+    :func:`restorer_option_names`); ``engine`` and ``max_memory`` are passed
+    only when it takes them and they are set (``auto`` or empty: its default).
+    A tile gets the overlap of ``predict`` (32), less for small tiles so that
+    any multiple of 8 works.
+    """
+    tile = int(tile or 0)
+    options = {"tile": tile, "tile_overlap": min(32, tile // 2)} if tile else {}
+    for key, value in (("engine", engine), ("max_memory", max_memory)):
+        if key in names and value not in (None, "", "auto"):
+            options[key] = value
+    return options
+
+
 def build_page(backend, samples=()):
     """The Gradio Blocks page over ``backend`` (a :class:`DemoBackend`)."""
     import gradio as gr
@@ -196,13 +213,7 @@ def build_page(backend, samples=()):
             gr.Examples(list(samples), inputs=image, label="Samples")
 
         def on_restore(img, label, tile_px, *extra_values):
-            tile_px = int(tile_px or 0)
-            # The overlap of predict (32), smaller for small tiles so that any multiple of 8 works.
-            options = {"tile": tile_px, "tile_overlap": min(32, tile_px // 2)} if tile_px else {}
-            keys = [k for k in ("engine", "max_memory") if k in names]
-            for key, value in zip(keys, extra_values):
-                if value not in (None, "", "auto"):
-                    options[key] = value
+            options = restore_options(names, tile_px, *extra_values)
             try:
                 restored, seconds, path = backend.restore(img, label, **options)
             except UserError as err:

@@ -98,6 +98,17 @@ def test_model_list_is_extensible_and_found_on_disk(tmp_path, weights):
         demo.DemoBackend([])
 
 
+def test_page_options_follow_what_restorer_takes():
+    plain = {"weights", "tile", "tile_overlap", "device"}
+    assert demo.restore_options(plain, 0) == {}
+    assert demo.restore_options(plain, 256, "openvino", "3G") == {"tile": 256, "tile_overlap": 32}
+    assert demo.restore_options(plain, 24) == {"tile": 24, "tile_overlap": 12}
+    richer = plain | {"engine", "max_memory"}
+    assert demo.restore_options(richer, 0, "openvino", "3G") == {"engine": "openvino", "max_memory": "3G"}
+    assert demo.restore_options(richer, 0, "auto", "") == {}  # the Restorer's own defaults
+    assert {"tile", "tile_overlap", "device", "weights"} <= demo.restorer_option_names()
+
+
 def test_the_command_without_a_model_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert commands.main(["demo", "--port", "1"]) == 1

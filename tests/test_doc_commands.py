@@ -86,9 +86,9 @@ NOT_RUN = {
     "bash test_tipc/test_serving_infer_python.sh test_tipc/configs/MIRNet/serving_infer_python.txt serving_infer": _TIPC,
 }
 
-# For the integrator: commands of features that other branches add (named
-# models, engines, memory budgets). They do not run on this branch yet; once
-# those features are merged, move each to the commands that run (delete it here).
+# Commands of features developed alongside (named models, engines, memory
+# budgets) that this tree does not have yet. Once they are merged, delete each
+# from here so that it runs with the others.
 PENDING = {
     "ppmirnet predict --model mirnetv2_sidd --input photo.jpg --output out/",
 }
@@ -194,7 +194,7 @@ def test_the_readmes_follow_the_template_and_mirror_each_other():
         assert os.path.exists(os.path.join(ROOT, page)) or page in OTHER_PAGES, page
 
 
-# Pages linked from the README that other parts of the project write (weights by
-# name, engines, memory budgets, robustness); for the integrator: once merged,
-# this set can go and the check above covers them.
+# Pages linked from the README that are written with the features they
+# document (weights by name, engines, memory budgets, robustness); once those
+# are merged this set can go and the check above covers them.
 OTHER_PAGES = {"docs/weights.md", "docs/engines.md", "docs/memory.md", "docs/robustness.md"}

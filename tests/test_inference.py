@@ -216,7 +216,8 @@ def test_infer_cli_writes_outputs_and_benchmark_report(exported, images, tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert sorted(os.listdir(out_dir)) == ["a.png", "b.png", "c.png", "d.png"]
     assert "ReduceMeanCheckIfOneDNNSupport" not in proc.stdout
-    assert proc.stdout.startswith("restored 4 image(s) into ")
+    # --use_gpu defaults to auto, which says what it chose first.
+    assert proc.stdout.startswith("device: auto -> cpu (this PaddlePaddle sees no GPU)\nrestored 4 image(s) into ")
     report = log.read_text()
     assert report in proc.stdout
     fields = dict(line.split("INFO:  ", 1)[1].split(": ", 1) for line in report.splitlines() if "INFO:  " in line)

@@ -1,4 +1,4 @@
-"""Evaluate MIRNet weights: mean PSNR/SSIM over DataLoader.Eval of a config.
+"""Evaluate MIRNet or MIRNet-v2 weights: mean PSNR/SSIM over DataLoader.Eval of a config.
 
 The same command as ``ppmirnet eval`` (ppmirnet/commands/eval.py); --help shows the options.
 """

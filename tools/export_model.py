@@ -1,4 +1,4 @@
-"""Export MIRNet weights to a static inference model with dynamic height and width.
+"""Export MIRNet or MIRNet-v2 weights to a static inference model with dynamic height and width.
 
 The same command as ``ppmirnet export`` (ppmirnet/commands/export.py); --help shows the options.
 """

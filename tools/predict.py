@@ -1,4 +1,4 @@
-"""Denoise images with MIRNet weights (dygraph).
+"""Restore images with MIRNet or MIRNet-v2 weights (dygraph).
 
 The same command as ``ppmirnet predict`` (ppmirnet/commands/predict.py); --help shows the options.
 """

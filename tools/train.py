@@ -1,4 +1,4 @@
-"""Train MIRNet from a YAML config.
+"""Train MIRNet or MIRNet-v2 from a YAML config.
 
 The same command as ``ppmirnet train`` (ppmirnet/commands/train.py); --help shows the options.
 """

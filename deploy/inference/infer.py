@@ -1,4 +1,4 @@
-"""Restore images with an exported MIRNet through Paddle Inference.
+"""Restore images with an exported MIRNet or MIRNet-v2 through Paddle Inference.
 
 The same command as ``ppmirnet infer`` (ppmirnet/commands/infer.py); --help
 shows the options. Every flag accepts ``--flag=value``.

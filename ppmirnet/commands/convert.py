@@ -1,5 +1,5 @@
-r"""Convert an official MIRNet or MIRNet-v2 checkpoint (PyTorch) of any task
-(denoising, super-resolution, enhancement, defocus deblurring) to Paddle weights.
+r"""Convert an official MIRNet or MIRNet-v2 checkpoint (PyTorch) to Paddle weights.
+Any task: denoising, super-resolution, enhancement, defocus deblurring.
 
     ppmirnet convert --src model_denoising.pth --dst mirnet_sidd.pdparams
     python tools/convert_weights.py --src model_denoising.pth --dst mirnet_sidd.pdparams

@@ -1,6 +1,6 @@
-r"""Evaluate MIRNet or MIRNet-v2 weights: mean PSNR/SSIM over DataLoader.Eval of a
-config, under that task's protocol (denoising, super-resolution, enhancement,
-defocus deblurring).
+r"""Evaluate MIRNet or MIRNet-v2 weights: mean PSNR/SSIM over DataLoader.Eval of a config.
+Under the task's protocol: denoising, super-resolution, enhancement, defocus
+deblurring.
 
     python tools/eval.py -c configs/mirnet_sidd.yaml -o Global.pretrained_model=W
     python tools/eval.py -c configs/mirnet_sidd.yaml -o Global.pretrained_model=W --ensemble

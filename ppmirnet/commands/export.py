@@ -1,6 +1,5 @@
-r"""Export MIRNet or MIRNet-v2 weights of any task (denoising, super-resolution,
-enhancement, defocus deblurring) to a static inference model with dynamic
-height and width.
+r"""Export MIRNet or MIRNet-v2 weights to a static inference model with dynamic height and width.
+Any task: denoising, super-resolution, enhancement, defocus deblurring.
 
     python tools/export_model.py -c configs/mirnet_sidd.yaml -o Global.pretrained_model=W \
         --save_dir inference/mirnet_sidd

@@ -1,5 +1,5 @@
-r"""Render a results figure for any task (denoising, super-resolution, enhancement,
-defocus deblurring): crops of input | restored | ground truth, the PSNR under each.
+r"""Render a results figure: crops of input | restored | ground truth with the PSNR under each.
+Any task: denoising, super-resolution, enhancement, defocus deblurring.
 
     ppmirnet figure --weights output/mirnet_lite/best_model.pdparams --data data/lite/val \
         --output docs/images/denoising_lite.png

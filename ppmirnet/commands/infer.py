@@ -1,5 +1,5 @@
-r"""Restore images with an exported MIRNet or MIRNet-v2 through Paddle Inference:
-denoising, super-resolution, enhancement or defocus deblurring, whichever task
+r"""Restore images with an exported MIRNet or MIRNet-v2 through Paddle Inference.
+Denoising, super-resolution, enhancement or defocus deblurring: whatever task
 the model was trained for.
 
     ppmirnet infer --model_dir=inference --image_dir=noisy/ --output_dir=out/

@@ -1,6 +1,6 @@
-r"""Restore images with MIRNet or MIRNet-v2 weights: denoising, super-resolution,
-low-light and photo enhancement, or dual-pixel defocus deblurring, whichever
-task the weights were trained for (dygraph).
+r"""Restore images with MIRNet or MIRNet-v2 weights (dygraph).
+Denoising, super-resolution, low-light and photo enhancement, or dual-pixel
+defocus deblurring: whatever task the weights were trained for.
 
     ppmirnet predict --weights output/mirnet_lite/best_model.pdparams --input photo.png --output results/
     ppmirnet predict --weights W --input photos/ --output results/ --tile 256 --tile_overlap 32

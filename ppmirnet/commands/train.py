@@ -1,5 +1,6 @@
-r"""Train MIRNet or MIRNet-v2 from a YAML config, for any task of configs/: denoising,
-super-resolution, low-light and photo enhancement, dual-pixel defocus deblurring.
+r"""Train MIRNet or MIRNet-v2 from a YAML config.
+Any task of configs/: denoising, super-resolution, low-light and photo
+enhancement, dual-pixel defocus deblurring.
 
     python tools/train.py -c configs/mirnet_lite.yaml
     python tools/train.py -c configs/mirnet_sidd.yaml -o Global.device=gpu

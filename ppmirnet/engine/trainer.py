@@ -15,6 +15,7 @@ from ..data.transforms import mixup_params
 from ..errors import UserError
 from ..losses import build_loss
 from ..modeling import build_model
+from ..utils.run_folder import RunLock, archive_earlier
 from . import checkpoint as ckpt
 from . import env
 from ..metrics import describe_protocol
@@ -22,7 +23,6 @@ from .evaluator import evaluate, evaluate_model
 from .logger import format_eval_line, format_train_line, setup_logger
 from .lr import build_lr_scheduler
 from .stop import Interrupted, StopFlag, signal_name
-from ..utils.run_folder import RunLock, archive_earlier
 from .dygraph import DygraphRunner
 from .visual_log import VDL_IMAGES, VisualLog, require_visualdl, save_triptychs, validation_triptychs
 
@@ -54,10 +54,11 @@ def optimize_step(model, loss_fn, optimizer, noisy, clean, amp_level=None, scale
     Returns the loss tensor (and, with ``return_skipped``, the bool tensor
     saying the update was skipped). ``amp_level`` ("O1"/"O2") runs the
     forward under auto-cast with the loss scaled by ``scaler``. A step whose
-    loss (or, without AMP, a gradient) is not finite is skipped: the flag (made common to every process by
-    ``any_rank``, a collective, not a host sync) is handed to the optimizer
-    the way ``paddle.amp.GradScaler`` hands its own; under AMP on a GPU the
-    scaler's flag (non-finite gradients) replaces it.
+    loss (or, without AMP, a gradient) is not finite is skipped: the flag
+    (made common to every process by ``any_rank``, a collective, not a host
+    sync) is handed to the optimizer the way ``paddle.amp.GradScaler`` hands
+    its own; under AMP on a GPU the scaler's flag (non-finite gradients)
+    replaces it.
     """
     if amp_level:
         with paddle.amp.auto_cast(level=amp_level):
