@@ -372,3 +372,20 @@ def test_serving_max_memory_setting(tmp_path):
     with pytest.raises(S.RequestError) as err:
         S.memory_plan(settings, 20000, 20000)
     assert err.value.code == S.ERR_TOO_LARGE and "20000x20000 needs at least" in str(err.value)
+
+
+def test_predict_refuses_before_building_the_model(tmp_path):
+    src = tmp_path / "in" / "wide.png"
+    src.parent.mkdir()
+    cv2.imwrite(str(src), np.zeros((1000, 3000, 3), np.uint8))
+    missing = str(tmp_path / "none.pdparams")  # never read: the refusal comes first
+    proc = run_cli("tools/predict.py", "--weights", missing, "--input", str(src), "--output",
+                   str(tmp_path / "out"), "--max_memory", "50M")
+    # 3e6 pixels x (12 + 12 + 6)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (1, "", (
+        f"error: {src}: 3000x1000 needs at least 86 MiB for its float32 input and output and its "
+        f"pixels, more than the memory budget of 50 MiB (--max_memory); not restored\n"))
+    proc = run_cli("tools/predict.py", "--weights", missing, "--input", str(src), "--output",
+                   str(tmp_path / "out"), "--max_memory", "lots")
+    assert (proc.returncode, proc.stderr) == (1, "error: --max_memory: 'lots' is not a memory size "
+                                                 "(e.g. 3G, 512M, 1.5GB or a number of bytes)\n")
