@@ -27,7 +27,7 @@ import typing
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, UserError
 from .data.lite import SR_SCALES as LITE_SR_SCALES, TASKS as LITE_TASKS
 from .metrics import COLORS, METRIC_NAMES
 
@@ -109,6 +109,27 @@ class Field:
                 return value
         names = " or ".join(t.__name__ for t in self.types)
         raise ConfigError(f"{where}: {key} is {value!r} ({type(value).__name__}), expected {names}")
+
+
+class SizeField(Field):
+    """A memory size (``3G``, ``512M``, ``1.5GB`` or bytes), kept as given; null: the default."""
+
+    def __init__(self):
+        super().__init__((str, int), None, nullable=True)
+
+    def check(self, value, key, where):
+        if value is None:
+            return None
+        from .memory import parse_size
+
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            value = repr(value)
+        try:
+            parse_size(value, key)
+        except UserError:
+            raise ConfigError(f"{where}: {key} is {value!r}, expected a memory size such as 3G, "
+                              f"512M, 1.5GB or a number of bytes") from None
+        return value
 
 
 class OneOf:
@@ -258,6 +279,10 @@ SCHEMA = {
         "final_eval_vs_input": Field(bool, False),
         "use_visualdl": Field(bool, False),
         "save_val_images": Field(int, 0, minimum=0),
+        # Memory budget of evaluation and validation (and of predict with -c):
+        # whole images where their predicted peak fits, else the largest tiles
+        # that fit (ppmirnet.memory). null: half the memory available at start.
+        "max_memory": SizeField(),
     },
     # One kind per network of ppmirnet.modeling.MODELS, keys from its constructor.
     "Arch": OneOf(_arch_kinds, default="MIRNet"),

@@ -148,11 +148,13 @@ def _batches(paths, batch_size, timer, failures):
             continue
         finally:
             timer.add("preprocess", time.perf_counter() - start)
-        if batch and (len(batch) == batch_size or item[0].shape != batch[0][0].shape):
+        if batch and (len(batch) == batch_size or item[0].shape != shape):
             yield idx, batch
             idx, batch = [], []
         idx.append(i)
         batch.append(item)
+        shape = item[0].shape
+        item = None  # the consumer may drop the pixels of a yielded batch
     if batch:
         yield idx, batch
 
@@ -183,8 +185,50 @@ def auto_tile(shape, max_size, tile):
     return 0 if max(padded) <= max_size else max_size // 8 * 8
 
 
+def _stored_bytes_per_pixel(path):
+    """Bytes per pixel of a decoded image file, from its header (16-bit samples assumed: at most)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return 2 * len(img.getbands())
+    except Exception:  # unreadable files fail, and are reported, when they are read
+        return 6
+
+
+def check_budget(inputs, budget, model=None, batch_size=1, tile_overlap=32):
+    """Refuse, before any work, inputs that cannot be restored within ``budget`` (one line, numbers).
+
+    From the image headers: without ``model`` only the float32 input and output and the
+    stored pixels are counted (:func:`ppmirnet.memory.check_minimum`); with it the whole
+    plan (:func:`ppmirnet.memory.plan`). Unreadable files are left to the restore loop.
+    """
+    from . import memory
+
+    if budget is None:
+        return
+    refused = []
+    for item in inputs:
+        try:
+            width, height = processing.image_size(_first(item))
+        except UserError:
+            continue
+        files = _files(item)
+        channels = 3 * len(files)
+        stored = sum(_stored_bytes_per_pixel(f) for f in files)
+        try:
+            memory.check_minimum(height, width, budget, channels, stored, name=_first(item))
+            if model is not None:
+                memory.plan(model, budget, height, width, channels, min(batch_size, len(inputs)),
+                            tile_overlap, name=_first(item))
+        except UserError as err:
+            refused.append(str(err))
+    if refused:
+        raise UserError(refused[0] + (f" (nor can {len(refused) - 1} more)" if len(refused) > 1 else ""))
+
+
 def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap=32,
-                  timer=None, progress=None, log=None):
+                  timer=None, progress=None, log=None, budget=None):
     """Restore image files and write ``<output_dir>/<stem>.png`` for each.
 
     Consecutive images of the same size are batched together (up to
@@ -208,6 +252,10 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
         progress: callable ``(n)`` told each time ``n`` images are done;
             None: a progress bar when stderr is a terminal; False: nothing.
         log: callable given one line per written image, if set.
+        budget (ppmirnet.memory.Budget): with ``tile`` 0, images whose predicted peak
+            exceeds it are restored in the largest tiles that fit (a line on stderr
+            says so); images that cannot fit are refused before any work. None:
+            whole images.
 
     Returns:
         list[str]: the written paths, in input order.
@@ -217,6 +265,12 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
     check_inputs_fit(runner, inputs)
     timer = timer or StageTimer()
     outputs = plan_outputs(inputs, output_dir)
+    model = None
+    if budget is not None and not tile:
+        from . import memory
+
+        model = memory.model_for(runner)
+        check_budget(inputs, budget, model, batch_size, tile_overlap)
     # Results of an earlier run that these would replace are moved aside, never overwritten.
     archive_earlier(output_dir, [os.path.basename(o) for o in outputs],
                     log=log or (lambda line: print(line, file=sys.stderr)),
@@ -227,6 +281,8 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
         for idx, images in _batches(inputs, batch_size, timer, failures):
             start = time.perf_counter()
             batch = processing.to_batch([rgb for rgb, _ in images])
+            # Only the batch is kept: a large photo is held once, not twice.
+            images[:] = [(None, info) for _, info in images]
             timer.add("preprocess", time.perf_counter() - start)
 
             start = time.perf_counter()
@@ -237,6 +293,16 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
                 print(f"{os.path.basename(_first(inputs[idx[0]]))}: {batch.shape[2]}x{batch.shape[3]} is "
                       f"larger than TensorRT's --trt_max_size={runner.max_input_size}: restoring "
                       f"it in tiles of {batch_tile}", file=sys.stderr)
+            if model is not None and not batch_tile:
+                from . import memory
+
+                how = memory.plan(model, budget, batch.shape[2], batch.shape[3], batch.shape[1],
+                                  batch.shape[0], tile_overlap, name=_first(inputs[idx[0]]))
+                if how.tile:
+                    batch_tile, overlap = how.tile, min(tile_overlap, how.tile // 4)
+                    print(f"{os.path.basename(_first(inputs[idx[0]]))}: {batch.shape[3]}x{batch.shape[2]} "
+                          f"restored {how.describe()}", file=sys.stderr)
+            shape = batch.shape
             try:
                 if batch_tile:
                     restored = processing.run_tiled(runner, batch, batch_tile, overlap)
@@ -245,11 +311,14 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
             except UserError as err:  # e.g. too small
                 failures.extend((_first(inputs[i]), str(err)) for i in idx)
                 continue
+            del batch
             seconds = time.perf_counter() - start
             timer.add("inference", seconds)
 
             start = time.perf_counter()
-            for i, (_, info), rgb in zip(idx, images, processing.from_batch(restored)):
+            restored = processing.from_batch(restored)
+            for i, (_, info) in zip(idx, images):
+                rgb = restored.pop(0)  # each image freed once written
                 try:
                     # Unclipped: an infinite value is refused there, not written as white.
                     processing.write_image(outputs[i], rgb, info)
@@ -262,8 +331,8 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
                         f"{info.bit_depth}-bit, {info.channels} channel(s), {seconds / len(idx):.2f} s)")
             timer.add("postprocess", time.perf_counter() - start)
             timer.images += len(idx)
-            if batch.shape[2:] not in timer.shapes:
-                timer.shapes.append(batch.shape[2:])
+            if shape[2:] not in timer.shapes:
+                timer.shapes.append(shape[2:])
             if update:
                 update(len(idx))
     finally:

@@ -69,7 +69,10 @@ def _from_decoded(raw, name):
     info = ImageInfo(depth, channels, alpha, raw.shape[0], raw.shape[1])
     if min(info.height, info.width) < 2:
         raise UserError(f"{name}: image of {info.height}x{info.width} is too small")
-    return np.ascontiguousarray(rgb, dtype=np.float32) / info.max_value, info
+    # Divided in place: one float32 copy of a large photo at a time (same values as ``/``).
+    out = np.ascontiguousarray(rgb, dtype=np.float32)
+    out /= np.float32(info.max_value)
+    return out, info
 
 
 # Colour channels of an image as this module reads it (alpha aside), by Pillow mode.
@@ -140,11 +143,14 @@ def to_storage(rgb, info):
     of the three channels, RGBA inputs their original alpha. Returns an array
     in OpenCV's channel order, ready for ``cv2.imencode``.
     """
-    scaled = np.clip(rgb, 0.0, 1.0) * info.max_value
+    # In place after the one copy of np.clip, so a large photo needs one float32
+    # copy here, not three; the values are those of the out-of-place operations.
+    scaled = np.clip(rgb, 0.0, 1.0)
+    scaled *= np.float32(info.max_value) if scaled.dtype == np.float32 else info.max_value
     dtype = np.uint16 if info.bit_depth == 16 else np.uint8
     if info.channels == 1:
         return np.rint(scaled.mean(axis=2)).astype(dtype)
-    bgr = np.rint(scaled[:, :, ::-1]).astype(dtype)
+    bgr = np.rint(scaled, out=scaled)[:, :, ::-1].astype(dtype)
     if info.channels == 4:
         bgr = np.concatenate([bgr, info.alpha[:, :, None]], axis=2)
     return bgr
@@ -240,6 +246,8 @@ def read_input(item):
 
 def to_batch(images):
     """Stack HxWxC images of one size into a float32 NCHW batch."""
+    if len(images) == 1:  # one copy instead of two (np.stack, then the transposed copy)
+        return np.ascontiguousarray(images[0].transpose(2, 0, 1)[None], dtype=np.float32)
     return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), dtype=np.float32)
 
 
@@ -343,7 +351,8 @@ def run_tiled(runner, batch, tile, overlap=32):
             wgt = np.outer(wy[y], wx[x])[None, None]
             out[:, :, y:y + th, x:x + tw] += res * wgt
             weight[:, :, y:y + th, x:x + tw] += wgt
-    return out / weight
+    out /= weight  # in place: the output is the largest array of a tiled run
+    return out
 
 
 def restore(runner, image, tile=None, overlap=32):

@@ -104,13 +104,19 @@ class Restorer:
             (or the config's ``Global.cpu_threads``), 2 for the others.
         log (callable): receives one-line messages (model notes, per-file
             lines of :meth:`run`); None to stay silent.
+        max_memory (str or int): memory budget (``"3G"``, ``"512M"``, bytes);
+            without ``tile``, images whose predicted peak exceeds it are
+            restored in the largest tiles that fit, and images that cannot fit
+            are refused (:mod:`ppmirnet.memory`). None: a share of the memory
+            available when the Restorer is made.
 
     Raises:
         UserError: a missing or unreadable model, a bad option.
     """
 
     def __init__(self, weights=None, *, model_dir=None, onnx_file=None, config=None, runtime=None,
-                 device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=None, log=None):
+                 device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=None, log=None,
+                 max_memory=None):
         sources = {"dygraph": weights, "paddle-inference": model_dir, "onnx": onnx_file}
         given = [name for name, value in sources.items() if value is not None]
         if len(given) != 1:
@@ -146,6 +152,10 @@ class Restorer:
         self.ensemble = bool(ensemble)
         self.model = None
         self.config = None
+        from . import memory
+
+        # Made before the model loads: a share of what is available at start.
+        self.budget = memory.make_budget(max_memory, self.device, "max_memory")
         if runtime == "dygraph":
             self.runner = self._dygraph(weights, config, cpu_threads)
         elif runtime == "paddle-inference":
@@ -163,6 +173,7 @@ class Restorer:
             from .engine.dygraph import SelfEnsemble
 
             self.runner = SelfEnsemble(self.runner)
+        self.memory_model = memory.model_for(self.runner) if self.budget else None
 
     @classmethod
     def from_pretrained(cls, name, force_download=False, **kwargs):
@@ -209,10 +220,22 @@ class Restorer:
             raise UserError("this model restores dual-pixel pairs: pass the right view too "
                             "(restorer(left, right=right))" if self.dual_pixel else
                             "this model takes single images: leave out right")
+        tile, overlap = self.tile, self.tile_overlap
+        if self.budget is not None and not tile and hasattr(image, "shape") and len(image.shape) >= 2:
+            from . import memory
+
+            h, w = image.shape[:2]
+            channels = 6 if right is not None else 3
+            stored = getattr(image, "nbytes", 0) // max(h * w, 1) * (2 if right is not None else 1)
+            memory.check_minimum(h, w, self.budget, channels, stored, name="image")
+            how = memory.plan(self.memory_model, self.budget, h, w, channels, overlap=overlap)
+            if how.tile:
+                tile, overlap = how.tile, min(overlap, how.tile // 4)
+                self.log(f"image of {w}x{h} restored {how.describe()}")
         rgb, info = processing.from_array(image)
         if right is not None:
             rgb = processing.stack_views(rgb, processing.from_array(right, "right")[0])
-        restored = processing.restore(self.runner, rgb, tile=self.tile, overlap=self.tile_overlap)
+        restored = processing.restore(self.runner, rgb, tile=tile, overlap=overlap)
         return processing.to_array(restored, info)
 
     def run(self, inputs, output_dir, right=None):
@@ -242,7 +265,7 @@ class Restorer:
             raise UserError("no input images given")
         check_inputs_fit(self.runner, files, "right=")
         written = restore_files(self.runner, files, os.fspath(output_dir), tile=self.tile or 0,
-                                tile_overlap=self.tile_overlap)
+                                tile_overlap=self.tile_overlap, budget=self.budget)
         for src, dst in zip(files, written):
             self.log(f"{src if right is None else src[0]} -> {dst}")
         return written

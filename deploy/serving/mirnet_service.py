@@ -38,6 +38,10 @@ DEFAULT_PROCESSING = {
     # request's memory is bounded by the tile, not by the image.
     "tile": 512,
     "tile_overlap": 32,
+    # With tile 0: a memory budget per serving process (e.g. "3G"; 0: none).
+    # Whole images whose predicted peak fits it, else the largest tiles that
+    # fit (ppmirnet.memory); an image that cannot fit is refused (5003).
+    "max_memory": 0,
 }
 
 # What the service restores (the same network serves every task of the paper),
@@ -118,12 +122,47 @@ def _check_size(height, width, max_pixels):
         )
 
 
-def decode_request(fields, max_pixels=DEFAULT_PROCESSING["max_pixels"]):
+def _check_budget(height, width, budget):
+    if budget is None:
+        return
+    from ppmirnet.memory import check_minimum
+
+    try:
+        check_minimum(height, width, budget, name="image")
+    except UserError as err:
+        raise RequestError(ERR_TOO_LARGE, str(err)) from None
+
+
+def memory_plan(processing, height, width, device="cpu"):
+    """``(tile, overlap)`` for a ``height`` x ``width`` request under the op's settings.
+
+    ``tile`` when set; else with ``max_memory`` the plan of :func:`ppmirnet.memory.plan`
+    for the served network on Paddle Inference (0: whole image); else 0. An image
+    that cannot fit the budget is a :class:`RequestError` (5003).
+    """
+    tile, overlap = processing["tile"], processing["tile_overlap"]
+    if tile or not processing.get("max_memory"):
+        return tile, overlap
+    from ppmirnet import memory
+
+    budget = memory.Budget(processing["max_memory"], processing["max_memory"] if device == "gpu" else None,
+                           f"op.{OP_NAME}.{PROCESSING_KEY}.max_memory")
+    model = memory.MemoryModel({"name": processing.get(MODEL_KEY, DEFAULT_MODEL)["name"]},
+                               "paddle-inference", device)
+    try:
+        how = memory.plan(model, budget, height, width, overlap=overlap)
+    except UserError as err:
+        raise RequestError(ERR_TOO_LARGE, str(err)) from None
+    return how.tile, min(overlap, how.tile // 4) if how.tile else overlap
+
+
+def decode_request(fields, max_pixels=DEFAULT_PROCESSING["max_pixels"], budget=None):
     """Decode a request's fields (``{"image": "<base64>"}``) into ``(rgb, ImageInfo)``.
 
     Raises :class:`RequestError` with a message fit for the reply on a
-    missing key, an empty value, bad base64, bytes that are not an image or an
-    image over ``max_pixels``.
+    missing key, an empty value, bad base64, bytes that are not an image, an
+    image over ``max_pixels`` or one whose arrays alone exceed ``budget``
+    (a :class:`ppmirnet.memory.Budget`).
     """
     from ppmirnet.processing import decode_image
 
@@ -136,11 +175,13 @@ def decode_request(fields, max_pixels=DEFAULT_PROCESSING["max_pixels"]):
     size = image_size_from_header(data)
     if size is not None:
         _check_size(size[0], size[1], max_pixels)
+        _check_budget(size[0], size[1], budget)
     try:
         rgb, info = decode_image(data, f'"{IMAGE_KEY}"')
     except UserError as err:
         raise RequestError(ERR_BAD_IMAGE, str(err)) from None
     _check_size(info.height, info.width, max_pixels)
+    _check_budget(info.height, info.width, budget)
     return rgb, info
 
 
@@ -234,6 +275,17 @@ def load_service_config(path, overrides=()):
             f"(known: {', '.join(sorted(DEFAULT_PROCESSING))})"
         )
     for key, value in given.items():
+        if key == "max_memory":
+            if value in (0, None, ""):
+                processing[key] = 0
+                continue
+            from ppmirnet.memory import parse_size
+
+            try:
+                processing[key] = parse_size(value, f"op.{OP_NAME}.{PROCESSING_KEY}.max_memory")
+            except UserError as err:
+                raise ConfigError(f"{path}: {err}") from None
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{path}: op.{OP_NAME}.{PROCESSING_KEY}.{key} must be an integer >= 0")
         processing[key] = value

@@ -46,8 +46,9 @@ def build_service(processing):
     from paddle_serving_server.web_service import Op, WebService
 
     from ppmirnet.processing import from_batch, run_tiled, run_whole, to_batch
-    from mirnet_service import (ERR_BAD_REQUEST, IMAGE_KEY, RequestError, decode_request,
-                                  encode_reply)
+    from mirnet_service import (ERR_BAD_REQUEST, IMAGE_KEY, OP_NAME, PROCESSING_KEY, RequestError,
+                                decode_request, encode_reply, memory_plan)
+    from ppmirnet.memory import Budget
 
     class MIRNetRequestOp(RequestOp):
         """Paddle Serving's request unpacking, with a clear error for unpaired key/value lists."""
@@ -69,7 +70,11 @@ def build_service(processing):
         def preprocess(self, input_dicts, data_id=0, log_id=0):
             (_, fields), = input_dicts.items()
             try:
-                rgb, info = decode_request(fields, self.processing["max_pixels"])
+                budget = None
+                if self.processing["max_memory"] and not self.processing["tile"]:
+                    budget = Budget(self.processing["max_memory"],
+                                    source=f"op.{OP_NAME}.{PROCESSING_KEY}.max_memory")
+                rgb, info = decode_request(fields, self.processing["max_pixels"], budget)
             except RequestError as err:
                 return {}, True, err.code, str(err)
             # A request that failed in process() never reaches postprocess():
@@ -87,9 +92,12 @@ def build_service(processing):
 
         def process(self, feed_batch, typical_logid=0):
             batch = feed_batch[0][self.client.feed_names_[0]]
-            tile = self.processing["tile"]
+            try:
+                tile, overlap = memory_plan(self.processing, batch.shape[2], batch.shape[3])
+            except RequestError as err:
+                return {}, err.code, str(err)
             if tile:
-                out = run_tiled(self.predict_batch, batch, tile, self.processing["tile_overlap"])
+                out = run_tiled(self.predict_batch, batch, tile, overlap)
             else:
                 out = run_whole(self.predict_batch, batch)
             return {"restored": out}, ChannelDataErrcode.OK.value, ""

@@ -15,7 +15,9 @@ SIDD validation .mat blocks or any paired folder (DataLoader.Eval.dataset:
 DIR/input + DIR/groundtruth); each image is restored alone, clamped to
 [0, 1], and measured under the config's Metric protocol (RGB floats for
 denoising and enhancement; Y channel of the 8-bit output with a border crop
-for super-resolution), then averaged over images. The protocol is printed
+for super-resolution), then averaged over images. An image whose predicted peak memory exceeds
+Global.max_memory (default: half the memory available at start) is restored
+in tiles, and the log says which (docs/memory.md). The protocol is printed
 with the result, which is saved as JSON (--save_json, default
 Global.output_dir/eval_result.json).
 With the DND config (configs/mirnet_dnd.yaml) it writes the DND server

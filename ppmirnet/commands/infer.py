@@ -47,6 +47,10 @@ def parse_args(argv=None, prog=None):
                         "the .pdmodel on CPU with oneDNN when it exists (less memory), else the .json")
     p.add_argument("--tile", type=int, default=0, help="tile size (multiple of 8) for large images; 0 = whole image")
     p.add_argument("--tile_overlap", type=int, default=32)
+    p.add_argument("--max_memory", default=None, metavar="SIZE",
+                   help="memory budget, e.g. 3G or 512M: images that would need more are restored in the "
+                        "largest tiles that fit (default: half the memory available at start; "
+                        "ignored with --tile)")
     p.add_argument("--benchmark", type=str2bool, default=False, help="print the AutoLog-style timing report")
     p.add_argument("--save_log_path", default=None, help="also write the benchmark report here")
     return p.parse_args(argv)
@@ -55,9 +59,9 @@ def parse_args(argv=None, prog=None):
 def main(argv=None, prog=None):
     args = parse_args(argv, prog)
     os.environ.setdefault("GLOG_minloglevel", "2")
-    from .. import processing
+    from .. import memory, processing
     from ..inference import PaddlePredictor, PredictorOptions
-    from ..files import check_inputs_fit, check_settings, plan_outputs
+    from ..files import check_budget, check_inputs_fit, check_settings, plan_outputs
     from ..inference.paddle_predictor import trt_size_range
     from ..inference.pipeline import restore_and_report
 
@@ -83,7 +87,10 @@ def main(argv=None, prog=None):
     inputs = processing.list_inputs(args.image_dir, args.image_dir_right)
     check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
+    budget = None if args.tile else memory.make_budget(args.max_memory, "gpu" if args.use_gpu else "cpu")
+    check_budget(inputs, budget)
     predictor = PaddlePredictor(args.model_dir, options, quiet=True)
     check_inputs_fit(predictor, inputs, "the right views with --image_dir_right")
     restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
-                       benchmark=args.benchmark, save_log_path=args.save_log_path, gpu_id=args.gpu_id)
+                       benchmark=args.benchmark, save_log_path=args.save_log_path, gpu_id=args.gpu_id,
+                       budget=budget)

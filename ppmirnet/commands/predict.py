@@ -44,6 +44,10 @@ def main(argv=None, prog=None):
     parser.add_argument("--tile", type=int, default=0,
                         help="tile size in pixels (a multiple of 8), e.g. 256; default 0: whole images")
     parser.add_argument("--tile_overlap", type=int, default=32, help="overlap of tiles in pixels")
+    parser.add_argument("--max_memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 3G or 512M: images that would need more are "
+                             "restored in the largest tiles that fit (default: half the memory "
+                             "available at start; ignored with --tile)")
     parser.add_argument("--ensemble", type=str2bool, nargs="?", const=True, default=False,
                         help="x8 self-ensemble (8 times slower)")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "gpu"),
@@ -62,8 +66,8 @@ def main(argv=None, prog=None):
         raise UserError("no weights given: pass --weights PATH(.pdparams) "
                         "(or -c CONFIG -o Global.pretrained_model=PATH)")
 
-    from .. import processing
-    from ..files import check_inputs_fit, check_settings, plan_outputs, restore_files
+    from .. import memory, processing
+    from ..files import check_budget, check_inputs_fit, check_settings, plan_outputs, restore_files
     from ..restorer import Restorer
 
     # Bad inputs, outputs or settings fail before the model is built.
@@ -75,9 +79,14 @@ def main(argv=None, prog=None):
 
         weights = resolve(args.model, log=print)
     device = args.device or (cfg["Global"]["device"] if cfg else None)
+    max_memory = args.max_memory if args.max_memory is not None else (
+        cfg["Global"].get("max_memory") if cfg else None)
+    budget = None if args.tile else memory.make_budget(max_memory, device or "cpu")
+    check_budget(inputs, budget)
     restorer = Restorer(weights, config=cfg, device=device, tile=args.tile,
-                        tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print)
+                        tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print,
+                        max_memory=budget)
     check_inputs_fit(restorer.runner, inputs, "the right views with --input_right")
     written = restore_files(restorer.runner, inputs, args.output, tile=args.tile,
-                            tile_overlap=args.tile_overlap, log=print)
+                            tile_overlap=args.tile_overlap, log=print, budget=restorer.budget)
     print(f"wrote {len(written)} image(s) to {args.output}")

@@ -26,8 +26,36 @@ def sample_metrics(restored, clean, names=("psnr", "ssim"), protocol=None):
     return metrics.image_metrics(restored, clean, names, **metrics.protocol_of(protocol))
 
 
+def _budgeted(runner, budget, log, image_name):
+    """``runner`` run whole on a batch whose predicted peak fits ``budget``, else in tiles, said in ``log``."""
+    from .. import memory, processing
+
+    import copy
+
+    model = copy.copy(memory.model_for(runner))
+    if model is None:
+        return runner
+    # The evaluating process already holds its model and data: that, not a
+    # fresh process, is what the network's memory adds to.
+    model.fixed = max(model.fixed, memory.current_rss())
+    position = [0]
+
+    def run(batch):
+        n, c, h, w = batch.shape
+        first = position[0]
+        position[0] += n
+        name = image_name(first) if n == 1 else f"{image_name(first)} to {image_name(first + n - 1)}"
+        how = memory.plan(model, budget, h, w, c, n, name=name)
+        if not how.tile:
+            return runner(batch)
+        log(f"[Eval] {name} ({w}x{h}): restored {how.describe()}")
+        return processing.run_tiled(runner, batch, how.tile, min(32, how.tile // 4))
+
+    return run
+
+
 def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval", protocol=None,
-             on_image=None, should_stop=None):
+             on_image=None, should_stop=None, budget=None, log=print, image_name=None):
     """Mean metrics of ``runner`` (or of the input, if ``runner`` is None) over ``loader``.
 
     Each image is compared alone after clamping to [0, 1], under the
@@ -38,9 +66,16 @@ def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval",
     every restored image (to save it). Returns ``{"psnr", "ssim", "count"}``,
     or None when ``should_stop(batch_index)``, asked before each batch, says
     to abandon the evaluation (a signal stopping the training).
+
+    With ``budget`` (a :class:`ppmirnet.memory.Budget`) images whose predicted
+    peak fits it are restored whole, as without it (the same scores), the
+    others in the largest tiles that fit, each said in ``log`` with the
+    image (``image_name(position)``, default ``image <position>``) and the tile size.
     """
     if progress is None:
         progress = sys.stderr.isatty()
+    if budget is not None and runner is not None:
+        runner = _budgeted(runner, budget, log, image_name or "image {}".format)
     sums = {n: 0.0 for n in names}
     count = 0
     # Rounded once here, so a saved image is exactly the one measured.
@@ -69,15 +104,16 @@ def evaluate(runner, loader, names=("psnr", "ssim"), progress=None, desc="eval",
 
 
 def evaluate_model(model, loader, names=("psnr", "ssim"), ensemble=False, amp_level=None,
-                   progress=None, protocol=None, on_image=None, should_stop=None):
-    """:func:`evaluate` of a dygraph model (``ensemble``: x8 flips/rotations)."""
+                   progress=None, protocol=None, on_image=None, should_stop=None, budget=None,
+                   log=print, image_name=None):
+    """:func:`evaluate` of a dygraph model (``ensemble``: x8 flips/rotations; ``budget``: see there)."""
     runner = DygraphRunner(model, amp_level)
     if ensemble:
         runner = SelfEnsemble(runner)
     was_training = model.training
     try:
         return evaluate(runner, loader, names, progress, protocol=protocol, on_image=on_image,
-                        should_stop=should_stop)
+                        should_stop=should_stop, budget=budget, log=log, image_name=image_name)
     finally:
         if was_training:
             model.train()
@@ -97,7 +133,10 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None, save_i
     from . import env
     from .dygraph import load_model
 
+    from .. import memory
+
     global_cfg = cfg["Global"]
+    budget = memory.make_budget(global_cfg.get("max_memory"), global_cfg["device"], "Global.max_memory")
     env.set_device(global_cfg["device"], global_cfg["cpu_threads"])
     rank, world = env.init_distributed()
     section = cfg["DataLoader"]["Eval"]
@@ -113,7 +152,8 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None, save_i
         on_image = _image_saver(save_images, dataset, loader.batch_sampler.indices)
     result = evaluate_model(model, loader, names, ensemble=ensemble, amp_level=amp_level(cfg),
                             progress=progress if rank == 0 else False, protocol=protocol,
-                            on_image=on_image)
+                            on_image=on_image, budget=budget,
+                            image_name=image_namer(dataset, loader.batch_sampler.indices))
     report = {
         "config": global_cfg.get("config_file"),
         "weights": global_cfg["pretrained_model"],
@@ -131,6 +171,17 @@ def evaluate_config(cfg, ensemble=False, with_input=False, progress=None, save_i
         report["input_psnr"] = base.get("psnr")
         report["input_ssim"] = base.get("ssim")
     return report
+
+
+def image_namer(dataset, indices):
+    """``position -> name`` of the evaluated images: the input's file name where the dataset has one."""
+    names = getattr(dataset, "names", None)
+
+    def name(position):
+        index = indices[position] if position < len(indices) else position
+        return names[index % len(names)] if names else f"image {index}"
+
+    return name
 
 
 def _image_saver(folder, dataset, indices):

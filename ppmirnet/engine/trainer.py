@@ -19,7 +19,7 @@ from ..utils.run_folder import RunLock, archive_earlier
 from . import checkpoint as ckpt
 from . import env
 from ..metrics import describe_protocol
-from .evaluator import evaluate, evaluate_model
+from .evaluator import image_namer, evaluate, evaluate_model
 from .logger import format_eval_line, format_train_line, setup_logger
 from .lr import build_lr_scheduler
 from .stop import Interrupted, StopFlag, signal_name
@@ -154,6 +154,10 @@ class Trainer:
         self.output_dir = g["output_dir"]
         if g["use_visualdl"]:
             require_visualdl()  # before anything is written
+        from .. import memory
+
+        # Validation's memory budget, from what is available at start.
+        self.budget = memory.make_budget(g["max_memory"], g["device"], "Global.max_memory")
         self.device = env.set_device(g["device"], g["cpu_threads"])
         self.rank, self.world = env.init_distributed()
         # Console only until the run is accepted: a run that cannot start leaves no files.
@@ -190,9 +194,11 @@ class Trainer:
             train_cfg, g["seed"], self.rank, self.world, log=self.log.info)
         self.iters_per_epoch = self.sampler.batches_per_epoch()
         self.eval_loader = None
+        self.eval_names = None
         if g["eval_during_train"] or g["final_eval_vs_input"]:
-            _, self.eval_loader = build_eval_loader(cfg["DataLoader"]["Eval"], self.rank,
-                                                    self.world, log=self.log.info)
+            eval_set, self.eval_loader = build_eval_loader(cfg["DataLoader"]["Eval"], self.rank,
+                                                           self.world, log=self.log.info)
+            self.eval_names = image_namer(eval_set, self.eval_loader.batch_sampler.indices)
         self.mixup = train_cfg["mixup"]
         self.batch_size = train_cfg["sampler"]["batch_size"]
         self.total_iters = g["total_iters"]  # None: epoch-based
@@ -465,7 +471,8 @@ class Trainer:
         names = self.cfg["Metric"]["names"]
         result = evaluate_model(self.model, self.eval_loader, names, amp_level=self.amp_level,
                                 progress=sys.stderr.isatty() and self.rank == 0,
-                                protocol=self.cfg["Metric"], should_stop=self._eval_should_stop)
+                                protocol=self.cfg["Metric"], should_stop=self._eval_should_stop,
+                                budget=self.budget, log=self.log.info, image_name=self.eval_names)
         if result is None:
             self.model.train()
             self._stop_on_signal(self._agreed_signal(), ", validation abandoned")
@@ -671,7 +678,9 @@ class Trainer:
         names = self.cfg["Metric"]["names"]
         if model_result is None:
             model_result = evaluate_model(self.model, self.eval_loader, names,
-                                          amp_level=self.amp_level, protocol=self.cfg["Metric"])
+                                          amp_level=self.amp_level, protocol=self.cfg["Metric"],
+                                          budget=self.budget, log=self.log.info,
+                                          image_name=self.eval_names)
         base = evaluate(None, self.eval_loader, names, progress=False, protocol=self.cfg["Metric"])
         self.log.info(f"[Eval] protocol: {describe_protocol(self.cfg['Metric'])}")
         self.log.info(format_eval_line(base, "[Eval] input:") + f" ({base['count']} images)")

@@ -32,13 +32,15 @@ def _warm_up(runner, inputs, tile, batch_size):
 
 
 def restore_and_report(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap=32,
-                       benchmark=False, save_log_path=None, gpu_id=0, model_name="MIRNet", out=None):
+                       benchmark=False, save_log_path=None, gpu_id=0, model_name="MIRNet", out=None,
+                       budget=None):
     """What ``deploy/*/infer.py`` do: restore ``inputs``, print a summary, and the report.
 
     With ``benchmark`` the runner is warmed up on the first image, then the
     AutoLog-style report (:mod:`.report`) is printed and, if
     ``save_log_path`` is given, written there. ``runner`` must have a
-    ``describe()`` method (both predictors do). Returns the :class:`StageTimer`.
+    ``describe()`` method (both predictors do). ``budget``
+    (:class:`ppmirnet.memory.Budget`): see :func:`restore_files`. Returns the :class:`StageTimer`.
     """
     from .report import build_report, format_report, save_report
 
@@ -51,7 +53,7 @@ def restore_and_report(runner, inputs, output_dir, batch_size=1, tile=0, tile_ov
     failed = None
     start = time.perf_counter()
     try:
-        restore_files(runner, inputs, output_dir, batch_size, tile, tile_overlap, timer=timer)
+        restore_files(runner, inputs, output_dir, batch_size, tile, tile_overlap, timer=timer, budget=budget)
     except FailedImages as err:
         failed = err
     engine = runner.describe()

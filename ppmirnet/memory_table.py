@@ -1,0 +1,51 @@
+"""Peak-memory coefficients of :mod:`ppmirnet.memory`, written by benchmarks/memory_model.py.
+
+Do not edit by hand: rerun the script. Bytes; see the script for the model.
+"""
+
+MEASURED_ON = {"machine": "AMD EPYC, 2 cores shared with other work, 2 threads, 23 GiB", "date": "2026-12-07", "sizes": {"dygraph": [96, 160, 224], "onnx": [96, 192, 384], "openvino": [96, 192, 384]}, "versions": {"paddlepaddle": "3.3.1", "onnxruntime": "1.32.0", "openvino": "2026.4.1-22982-e213a147257-releases/2026/4"}}
+
+COEFFICIENTS = {
+    "MIRNet/dygraph/cpu": {"per_pixel_per_width": 56.608, "per_pixel": 929.0, "fixed": 431349367, "fixed_per_param_byte": 1.162, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNet/onnx/cpu": {"per_pixel_per_width": 49.111, "per_pixel": -91.4, "fixed": 116276009, "fixed_per_param_byte": 2.249, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNet/openvino/cpu": {"per_pixel_per_width": 56.912, "per_pixel": 502.6, "fixed": 220860382, "fixed_per_param_byte": 1.962, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNetV2/dygraph/cpu": {"per_pixel_per_width": 54.151, "per_pixel": 816.9, "fixed": 428152333, "fixed_per_param_byte": 2.093, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
+    "MIRNetV2/onnx/cpu": {"per_pixel_per_width": 21.348, "per_pixel": 108.8, "fixed": 99684177, "fixed_per_param_byte": 1.701, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
+    "MIRNetV2/openvino/cpu": {"per_pixel_per_width": 24.592, "per_pixel": 55.6, "fixed": 179676158, "fixed_per_param_byte": 1.56, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
+}
+
+# (arch, engine, size, loaded, peak) as measured
+MEASUREMENTS = [
+    {"arch": {"name": "MIRNet", "in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False}, "engine": "dygraph", "size": 96, "loaded": 556793856, "peak": 652214272},
+    {"arch": {"name": "MIRNet", "in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False}, "engine": "dygraph", "size": 160, "loaded": 558891008, "peak": 754974720},
+    {"arch": {"name": "MIRNet", "in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False}, "engine": "dygraph", "size": 224, "loaded": 556793856, "peak": 947912704},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "dygraph", "size": 96, "loaded": 434741248, "peak": 467107840},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "dygraph", "size": 160, "loaded": 434782208, "peak": 499380224},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "dygraph", "size": 224, "loaded": 436023296, "peak": 568967168},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "dygraph", "size": 96, "loaded": 446623744, "peak": 541536256},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "dygraph", "size": 160, "loaded": 446578688, "peak": 672374784},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "dygraph", "size": 224, "loaded": 446803968, "peak": 845168640},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "dygraph", "size": 96, "loaded": 422785024, "peak": 452050944},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "dygraph", "size": 160, "loaded": 422809600, "peak": 480858112},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "dygraph", "size": 224, "loaded": 423260160, "peak": 538537984},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "onnx", "size": 96, "loaded": 404647936, "peak": 447545344},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "onnx", "size": 192, "loaded": 435978240, "peak": 607207424},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "openvino", "size": 96, "loaded": 383885312, "peak": 537051136},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "openvino", "size": 192, "loaded": 383827968, "peak": 719724544},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "onnx", "size": 96, "loaded": 134324224, "peak": 145997824},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "onnx", "size": 192, "loaded": 135053312, "peak": 181489664},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "openvino", "size": 96, "loaded": 228777984, "peak": 255791104},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "openvino", "size": 192, "loaded": 229408768, "peak": 313745408},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "onnx", "size": 96, "loaded": 140804096, "peak": 164245504},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "onnx", "size": 192, "loaded": 144793600, "peak": 239157248},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "openvino", "size": 96, "loaded": 189784064, "peak": 243773440},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "openvino", "size": 192, "loaded": 194572288, "peak": 328749056},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "onnx", "size": 96, "loaded": 101044224, "peak": 107069440},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "onnx", "size": 192, "loaded": 101318656, "peak": 124391424},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "openvino", "size": 96, "loaded": 164851712, "peak": 187162624},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 16, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "openvino", "size": 192, "loaded": 165273600, "peak": 205189120},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "onnx", "size": 384, "loaded": 458235904, "peak": 1198665728},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "openvino", "size": 384, "loaded": 454172672, "peak": 1485213696},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "onnx", "size": 384, "loaded": 143691776, "peak": 537231360},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "openvino", "size": 384, "loaded": 200548352, "peak": 663998464},
+]
