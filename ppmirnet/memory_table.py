@@ -3,15 +3,16 @@
 Do not edit by hand: rerun the script. Bytes; see the script for the model.
 """
 
-MEASURED_ON = {"machine": "AMD EPYC, 2 cores shared with other work, 2 threads, 23 GiB", "date": "2026-12-07", "sizes": {"dygraph": [96, 160, 224], "onnx": [96, 192, 384], "openvino": [96, 192, 384]}, "versions": {"paddlepaddle": "3.3.1", "onnxruntime": "1.32.0", "openvino": "2026.4.1-22982-e213a147257-releases/2026/4"}}
+MEASURED_ON = {"machine": "AMD EPYC, 2 cores shared with other work, 2 threads, 23 GiB", "date": "2026-12-07", "sizes": {"dygraph": [96, 160, 224], "onnx": [96, 192, 384, 512], "openvino": [96, 192, 384, 512], "paddle-inference": [256, 512]}, "paddle-inference": "MIRNet only, taken from benchmarks/README.md (harness peak RSS, 2026-11-24)", "versions": {"paddlepaddle": "3.3.1", "onnxruntime": "1.32.0", "openvino": "2026.4.1-22982-e213a147257-releases/2026/4"}}
 
 COEFFICIENTS = {
     "MIRNet/dygraph/cpu": {"per_pixel_per_width": 56.608, "per_pixel": 929.0, "fixed": 431349367, "fixed_per_param_byte": 1.162, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
-    "MIRNet/onnx/cpu": {"per_pixel_per_width": 49.111, "per_pixel": -91.4, "fixed": 116276009, "fixed_per_param_byte": 2.249, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
-    "MIRNet/openvino/cpu": {"per_pixel_per_width": 56.912, "per_pixel": 502.6, "fixed": 220860382, "fixed_per_param_byte": 1.962, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNet/onnx/cpu": {"per_pixel_per_width": 47.627, "per_pixel": -49.9, "fixed": 115889333, "fixed_per_param_byte": 2.297, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNet/openvino/cpu": {"per_pixel_per_width": 55.188, "per_pixel": 550.9, "fixed": 220411197, "fixed_per_param_byte": 2.019, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNet/paddle-inference/cpu": {"per_pixel_per_width": 185.762, "per_pixel": 0.0, "fixed": 1024109227, "fixed_per_param_byte": 0.0, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "proportional to the width (one width measured)"},
     "MIRNetV2/dygraph/cpu": {"per_pixel_per_width": 54.151, "per_pixel": 816.9, "fixed": 428152333, "fixed_per_param_byte": 2.093, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
-    "MIRNetV2/onnx/cpu": {"per_pixel_per_width": 21.348, "per_pixel": 108.8, "fixed": 99684177, "fixed_per_param_byte": 1.701, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
-    "MIRNetV2/openvino/cpu": {"per_pixel_per_width": 24.592, "per_pixel": 55.6, "fixed": 179676158, "fixed_per_param_byte": 1.56, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
+    "MIRNetV2/onnx/cpu": {"per_pixel_per_width": 22.176, "per_pixel": 88.8, "fixed": 99841308, "fixed_per_param_byte": 1.535, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
+    "MIRNetV2/openvino/cpu": {"per_pixel_per_width": 23.963, "per_pixel": 70.9, "fixed": 179556705, "fixed_per_param_byte": 1.686, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
 }
 
 # (arch, engine, size, loaded, peak) as measured
@@ -48,4 +49,10 @@ MEASUREMENTS = [
     {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "openvino", "size": 384, "loaded": 454172672, "peak": 1485213696},
     {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "onnx", "size": 384, "loaded": 143691776, "peak": 537231360},
     {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "openvino", "size": 384, "loaded": 200548352, "peak": 663998464},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "onnx", "size": 512, "loaded": 447856640, "peak": 1786503168},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "openvino", "size": 512, "loaded": 455651328, "peak": 2233991168},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "onnx", "size": 512, "loaded": 146358272, "peak": 868274176},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 80, "chan_factor": 1.5, "n_RRG": 4, "n_MRB": 2, "height": 3, "width": 2, "scale": 1, "bias": False, "task": None, "name": "MIRNetV2"}, "engine": "openvino", "size": 512, "loaded": 201826304, "peak": 995999744},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "paddle-inference", "size": 256, "loaded": None, "peak": 2387607552, "source": "benchmarks/README.md (harness, 2026-11-24)"},
+    {"arch": {"in_channels": 3, "out_channels": 3, "n_feat": 64, "kernel_size": 3, "stride": 2, "n_RRG": 3, "n_MSRB": 2, "height": 3, "width": 2, "bias": False, "name": "MIRNet"}, "engine": "paddle-inference", "size": 512, "loaded": None, "peak": 6478102528, "source": "benchmarks/README.md (harness, 2026-11-24)"},
 ]
