@@ -28,7 +28,7 @@ from .utils.io import ensure_dir
 INPUT_NAME = "x"
 
 
-def _jit_save(model, path_prefix):
+def _jit_save(model, path_prefix, forms=None):
     import paddle
 
     from .modeling.export_forms import export_forms
@@ -36,26 +36,26 @@ def _jit_save(model, path_prefix):
     model.eval()
     channels = model.arch["in_channels"]
     spec = [paddle.static.InputSpec([None, channels, None, None], "float32", INPUT_NAME)]
-    with export_forms(model):
+    with export_forms(model, forms):
         static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
         paddle.jit.save(static, path_prefix)
 
 
-def _export_in_child(weights, arch, out_prefix, pir):
+def _export_in_child(weights, arch, out_prefix, pir, forms=None):
     # ``arch`` is an Arch config section: the network's name and its arguments.
     """Write one program format from a fresh process (see the module docstring)."""
     env = dict(os.environ, FLAGS_enable_pir_api="1" if pir else "0")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
     cmd = [sys.executable, "-m", "ppmirnet.export", "--arch", json.dumps(arch),
-           "--weights", weights, "--out", out_prefix]
+           "--weights", weights, "--out", out_prefix] + (["--forms", forms] if forms else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         kind = "PIR" if pir else "legacy"
         raise RuntimeError(f"{kind} export failed:\n{proc.stderr[-4000:]}")
 
 
-def _export_both_formats(model, tmp, prefix):
+def _export_both_formats(model, tmp, prefix, forms=None):
     """Write the PIR and the legacy program with one shared ``.pdiparams``.
 
     The parameter file stores tensors ordered by their generated names
@@ -72,7 +72,7 @@ def _export_both_formats(model, tmp, prefix):
     paddle.save(model.state_dict(), weights)
     for pir in (True, False):
         out_prefix = os.path.join(tmp, "pir" if pir else "legacy", prefix)
-        _export_in_child(weights, arch_section(model), out_prefix, pir)
+        _export_in_child(weights, arch_section(model), out_prefix, pir, forms)
     pir_params = os.path.join(tmp, "pir", prefix + ".pdiparams")
     with open(pir_params, "rb") as a, open(os.path.join(tmp, "legacy", prefix + ".pdiparams"), "rb") as b:
         if a.read() != b.read():
@@ -82,21 +82,23 @@ def _export_both_formats(model, tmp, prefix):
         os.replace(src, os.path.join(tmp, os.path.basename(src)))
 
 
-def export_inference_model(model, save_dir, legacy_format=False, prefix="inference"):
+def export_inference_model(model, save_dir, legacy_format=False, prefix="inference", forms=None):
     """Export ``model`` (a network of ``ppmirnet.modeling.MODELS``) to ``save_dir``.
 
     Writes the first of :func:`ppmirnet.compat.program_formats` and, with
     ``legacy_format``, also ``.pdmodel`` (on Paddle 2.6 both are the same
     ``.pdmodel``). Files appear in ``save_dir`` only once every format was
-    written. Returns the written file paths.
+    written. ``forms="openvino"`` writes the program OpenVINO reads (see
+    :mod:`ppmirnet.modeling.export_forms`; it needs ``legacy_format``).
+    Returns the written file paths.
     """
     ensure_dir(save_dir)
     written = []
     with tempfile.TemporaryDirectory(dir=save_dir, prefix=".export-") as tmp:
         if legacy_format and pir_enabled():
-            _export_both_formats(model, tmp, prefix)
+            _export_both_formats(model, tmp, prefix, forms)
         else:
-            _jit_save(model, os.path.join(tmp, prefix))
+            _jit_save(model, os.path.join(tmp, prefix), forms)
         for ext in (".json", ".pdmodel", ".pdiparams"):
             src = os.path.join(tmp, prefix + ext)
             if os.path.exists(src):
@@ -138,6 +140,7 @@ def _child_main(argv=None):
     parser.add_argument("--arch", required=True)
     parser.add_argument("--weights", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--forms", default=None)
     args = parser.parse_args(argv)
     import paddle
 
@@ -145,7 +148,7 @@ def _child_main(argv=None):
 
     model = build_model(json.loads(args.arch))
     model.set_state_dict(paddle.load(args.weights))
-    _jit_save(model, args.out)
+    _jit_save(model, args.out, args.forms)
 
 
 if __name__ == "__main__":
