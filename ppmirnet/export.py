@@ -62,7 +62,8 @@ def _export_both_formats(model, tmp, prefix, forms=None):
     (``conv2d_12.w_0``...), which depend on what the process built before.
     Both programs are therefore written by fresh child processes that build
     the network the same way, so their parameter files are byte-identical and
-    either program can use it.
+    either program can use it. The program for OpenVINO (``forms``
+    ``"openvino"``) is read from the ``.pdmodel`` only: only that one is written.
     """
     import paddle
 
@@ -70,11 +71,17 @@ def _export_both_formats(model, tmp, prefix, forms=None):
 
     weights = os.path.join(tmp, "weights.pdparams")
     paddle.save(model.state_dict(), weights)
-    for pir in (True, False):
+    formats = (False,) if forms == "openvino" else (True, False)
+    for pir in formats:
         out_prefix = os.path.join(tmp, "pir" if pir else "legacy", prefix)
         _export_in_child(weights, arch_section(model), out_prefix, pir, forms)
+    legacy_params = os.path.join(tmp, "legacy", prefix + ".pdiparams")
+    if len(formats) == 1:
+        os.replace(legacy_params, os.path.join(tmp, prefix + ".pdiparams"))
+        os.replace(os.path.join(tmp, "legacy", prefix + ".pdmodel"), os.path.join(tmp, prefix + ".pdmodel"))
+        return
     pir_params = os.path.join(tmp, "pir", prefix + ".pdiparams")
-    with open(pir_params, "rb") as a, open(os.path.join(tmp, "legacy", prefix + ".pdiparams"), "rb") as b:
+    with open(pir_params, "rb") as a, open(legacy_params, "rb") as b:
         if a.read() != b.read():
             raise RuntimeError("legacy and PIR exports wrote different parameter files")
     for src in (os.path.join(tmp, "pir", prefix + ".json"), pir_params,
@@ -88,10 +95,12 @@ def export_inference_model(model, save_dir, legacy_format=False, prefix="inferen
     Writes the first of :func:`ppmirnet.compat.program_formats` and, with
     ``legacy_format``, also ``.pdmodel`` (on Paddle 2.6 both are the same
     ``.pdmodel``). Files appear in ``save_dir`` only once every format was
-    written. ``forms="openvino"`` writes the program OpenVINO reads (see
-    :mod:`ppmirnet.modeling.export_forms`; it needs ``legacy_format``).
+    written. ``forms="openvino"`` writes only the ``.pdmodel`` OpenVINO
+    reads (see :mod:`ppmirnet.modeling.export_forms`; it needs ``legacy_format``).
     Returns the written file paths.
     """
+    if forms == "openvino" and not legacy_format:
+        raise ValueError("the OpenVINO program is a legacy .pdmodel: pass legacy_format=True")
     ensure_dir(save_dir)
     written = []
     with tempfile.TemporaryDirectory(dir=save_dir, prefix=".export-") as tmp:

@@ -6,9 +6,13 @@
     clean = r(noisy)                                         # HxWx3 or HxW numpy -> same shape, dtype
     r.run("photos/", "denoised/")                            # -> the written PNG paths
 
+Weights run on the fastest engine installed (on a CPU: OpenVINO, then
+onnxruntime, Paddle Inference, dygraph; see :mod:`ppmirnet.inference.engines`),
+exported once into a cache; ``engine="dygraph"`` runs the network itself.
 The same object runs an exported model through Paddle Inference
-(``Restorer(model_dir="inference/mirnet_lite")``) or onnxruntime
-(``Restorer(onnx_file="mirnet.onnx")``, no Paddle needed). Every runtime goes
+(``Restorer(model_dir="inference/mirnet_lite")``), onnxruntime
+(``Restorer(onnx_file="mirnet.onnx")``, no Paddle needed) or OpenVINO
+(``engine="openvino"`` with either). Every runtime goes
 through :mod:`ppmirnet.processing`: the same padding, tiling, clipping and
 file handling as ``ppmirnet predict``, ``ppmirnet infer`` and serving.
 """
@@ -18,11 +22,17 @@ import os
 from . import processing
 from .errors import UserError
 
-RUNTIMES = ("dygraph", "paddle-inference", "onnx")
+from .inference.engines import CHOICES, ENGINES as RUNTIMES
+
+# The engines that run each kind of model source.
+_SOURCE_ENGINES = {"weights": CHOICES, "model_dir": ("paddle-inference", "openvino"),
+                   "onnx_file": ("onnx", "openvino")}
 
 
 def _auto_device(runtime):
     """``gpu`` when the runtime's library sees a GPU, else ``cpu``."""
+    if runtime == "openvino":
+        return "cpu"
     if runtime == "onnx":
         try:
             import onnxruntime
@@ -72,16 +82,22 @@ class Restorer:
 
     Args:
         weights (str): ``.pdparams`` of a training run or converted official
-            weights; runs in dygraph. Needs ``config`` only for weights that do
-            not record their network.
+            weights; runs on ``engine`` (exported once into the cache of
+            :mod:`ppmirnet.inference.engines` unless dygraph). Needs
+            ``config`` only for weights that do not record their network.
         model_dir (str): folder of ``tools/export_model.py`` /
             ``ppmirnet export`` (``inference.json`` or ``.pdmodel`` +
-            ``.pdiparams``); runs with Paddle Inference.
-        onnx_file (str): an ONNX export; runs with onnxruntime.
+            ``.pdiparams``); runs with Paddle Inference (or OpenVINO, for a
+            folder exported with ``--for_openvino``).
+        onnx_file (str): an ONNX export; runs with onnxruntime (or OpenVINO).
         config (str or dict): YAML config (or resolved config) for ``weights``;
             its ``Global.auto_cast`` applies on GPU.
-        runtime (str): ``dygraph``, ``paddle-inference`` or ``onnx``; by
-            default the one of the source given (a mismatch is an error).
+        engine (str): ``dygraph``, ``paddle-inference``, ``onnx``,
+            ``openvino`` or ``auto``. Weights: default ``auto`` (on a CPU the
+            fastest installed, on a GPU dygraph). ``model_dir`` and
+            ``onnx_file``: default their own runtime; ``openvino`` reads
+            either.
+        runtime (str): the same as ``engine`` (its earlier name).
         device (str): ``cpu`` or ``gpu``; default ``gpu`` when this
             PaddlePaddle build sees one, else ``cpu``.
         tile (int): restore images larger than ``tile`` x ``tile`` tile by tile
@@ -89,9 +105,9 @@ class Restorer:
         tile_overlap (int): overlap of neighbouring tiles, blended linearly.
         ensemble (bool): x8 self-ensemble (average over flips and rotations;
             8 times slower, a little more accurate).
-        cpu_threads (int): CPU threads of dygraph, Paddle Inference or
-            onnxruntime; None: the process's share of the cores for dygraph
-            (or the config's ``Global.cpu_threads``), 2 for the others.
+        cpu_threads (int): CPU threads of the engine; None: with weights the
+            process's share of the cores (or the config's
+            ``Global.cpu_threads``), else 2.
         log (callable): receives one-line messages (model notes, per-file
             lines of :meth:`run`); None to stay silent.
 
@@ -99,21 +115,25 @@ class Restorer:
         UserError: a missing or unreadable model, a bad option.
     """
 
-    def __init__(self, weights=None, *, model_dir=None, onnx_file=None, config=None, runtime=None,
-                 device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=None, log=None):
-        sources = {"dygraph": weights, "paddle-inference": model_dir, "onnx": onnx_file}
+    def __init__(self, weights=None, *, model_dir=None, onnx_file=None, config=None, engine=None,
+                 runtime=None, device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=None,
+                 log=None):
+        sources = {"weights": weights, "model_dir": model_dir, "onnx_file": onnx_file}
         given = [name for name, value in sources.items() if value is not None]
         if len(given) != 1:
             raise UserError("give exactly one of weights, model_dir or onnx_file")
-        if runtime is None:
-            runtime = given[0]
-        if runtime not in RUNTIMES:
-            raise UserError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-        if runtime != given[0]:
-            arg = {"dygraph": "weights", "paddle-inference": "model_dir", "onnx": "onnx_file"}[runtime]
-            raise UserError(f"runtime {runtime!r} runs {arg}, but {given[0]!r} input was given")
-        if config is not None and runtime != "dygraph":
-            raise UserError("config applies to weights (runtime 'dygraph') only")
+        if engine is not None and runtime is not None and engine != runtime:
+            raise UserError(f"engine {engine!r} and runtime {runtime!r} differ: give one")
+        source = given[0]
+        runtime = engine or runtime or {"weights": "auto", "model_dir": "paddle-inference",
+                                        "onnx_file": "onnx"}[source]
+        if runtime not in CHOICES:
+            raise UserError(f"engine must be one of {', '.join(CHOICES)}, got {runtime!r}")
+        if runtime not in _SOURCE_ENGINES[source]:
+            runs = [name for name, engines in _SOURCE_ENGINES.items() if runtime in engines]
+            raise UserError(f"engine {runtime!r} runs {' or '.join(runs)}, but {source} was given")
+        if config is not None and source != "weights":
+            raise UserError("config applies to weights only")
         if device not in (None, "cpu", "gpu"):
             raise UserError(f"device must be 'cpu' or 'gpu', got {device!r}")
         tile = tile or None
@@ -121,7 +141,11 @@ class Restorer:
             raise UserError(f"tile must be a positive multiple of 8, got {tile}")
         if tile is not None and not 0 <= tile_overlap < tile:
             raise UserError(f"tile_overlap must be in [0, tile), got {tile_overlap}")
-        self.runtime = runtime
+        if runtime == "auto":
+            from .inference.engines import choose_engine
+
+            runtime = choose_engine(runtime, device or _auto_device("dygraph"))
+        self.runtime = self.engine = runtime
         self.device = device or _auto_device(runtime)
         self.tile = tile
         self.tile_overlap = tile_overlap
@@ -131,17 +155,20 @@ class Restorer:
         self.config = None
         if runtime == "dygraph":
             self.runner = self._dygraph(weights, config, cpu_threads)
-        elif runtime == "paddle-inference":
-            from .inference import PaddlePredictor, PredictorOptions, check_device_support
-
-            options = PredictorOptions(use_gpu=self.device == "gpu", cpu_threads=cpu_threads or 2)
-            check_device_support(options)
-            self.runner = PaddlePredictor(model_dir, options, quiet=True)
         else:
-            from .inference.onnx_runtime import OnnxPredictor
+            from .inference.engines import build_runner, exported_model
 
-            providers = ["CUDAExecutionProvider"] if self.device == "gpu" else None
-            self.runner = OnnxPredictor(onnx_file, cpu_threads or 2, providers)
+            model = model_dir or onnx_file
+            if weights is not None:
+                from .config import load_config
+                from .engine.env import default_cpu_threads
+
+                cfg = load_config(config) if isinstance(config, str) else config
+                if cpu_threads is None:
+                    cpu_threads = cfg["Global"]["cpu_threads"] if cfg else None
+                cpu_threads = cpu_threads or default_cpu_threads()
+                model = exported_model(weights, runtime, cfg, log=self.log)
+            self.runner = build_runner(runtime, model, self.device, cpu_threads or 2)
         if self.ensemble:
             from .engine.dygraph import SelfEnsemble
 

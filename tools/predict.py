@@ -1,4 +1,4 @@
-"""Denoise images with MIRNet weights (dygraph).
+"""Restore images with MIRNet weights, on the fastest engine installed (--engine to choose).
 
 The same command as ``ppmirnet predict`` (ppmirnet/commands/predict.py); --help shows the options.
 """

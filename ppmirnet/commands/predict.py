@@ -1,4 +1,4 @@
-"""Denoise images with MIRNet weights (dygraph).
+"""Restore images with MIRNet weights, on the fastest engine installed.
 
     ppmirnet predict --weights output/mirnet_lite/best_model.pdparams --input photo.png --output results/
     ppmirnet predict --weights W --input photos/ --output results/ --tile 256 --tile_overlap 32
@@ -17,10 +17,17 @@ MIRNet-v2 (defocus deblurring) takes the left views as --input and the right
 views as --input_right (two files, or two folders paired by file name):
 
     ppmirnet predict --weights mirnetv2_dpdd.pdparams --input inputL/ --input_right inputR/ --output out/
+
+--engine auto (the default) runs, on a CPU, the fastest engine installed
+(OpenVINO, then onnxruntime, Paddle Inference, dygraph), on a GPU dygraph; the
+weights are exported for it once and the export is reused by later runs
+(kept under $PPMIRNET_HOME/exports, default ~/.cache/ppmirnet/exports; see
+docs/engines.md). --engine dygraph|paddle-inference|onnx|openvino picks one.
 """
 
 from ..cli import add_config_args, config_from_args, make_parser, str2bool
 from ..errors import UserError
+from ..inference.engines import CHOICES as ENGINES
 
 
 def main(argv=None, prog=None):
@@ -40,6 +47,9 @@ def main(argv=None, prog=None):
     parser.add_argument("--device", default=None, choices=("cpu", "gpu"),
                         help="default: the config's Global.device; without a config the GPU "
                              "when there is one")
+    parser.add_argument("--engine", default="auto", choices=ENGINES,
+                        help="what runs the network (default auto: on a CPU the fastest installed, "
+                             "on a GPU dygraph)")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     weights = args.weights or (cfg["Global"]["pretrained_model"] if cfg else None)
@@ -56,8 +66,9 @@ def main(argv=None, prog=None):
     check_settings(tile=args.tile, tile_overlap=args.tile_overlap)
     plan_outputs(inputs, args.output)
     device = args.device or (cfg["Global"]["device"] if cfg else None)
-    restorer = Restorer(weights, config=cfg, device=device, tile=args.tile,
+    restorer = Restorer(weights, config=cfg, device=device, tile=args.tile, engine=args.engine,
                         tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print)
+    print(f"engine: {restorer.engine} on {restorer.device}")
     check_inputs_fit(restorer.runner, inputs, "the right views with --input_right")
     written = restore_files(restorer.runner, inputs, args.output, tile=args.tile,
                             tile_overlap=args.tile_overlap, log=print)

@@ -81,6 +81,34 @@ def atomic_path(path, shown=None):
             os.remove(tmp)
 
 
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield a temporary folder beside ``path``; rename it to ``path`` when the block succeeds.
+
+    For a folder of files that are only usable together (an export). On an
+    exception the temporary folder is removed and ``path`` is untouched; a
+    kill leaves only a ``.tmp-`` folder beside it, never a partial
+    ``path``. If another process completed ``path`` first, that one is kept.
+    """
+    import shutil
+
+    parent = os.path.dirname(os.path.abspath(path))
+    ensure_dir(parent)
+    try:
+        tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-" + os.path.basename(path) + "-")
+    except OSError as err:
+        raise _write_error(path, err) from None
+    try:
+        yield tmp
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if not os.path.isdir(path):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_paddle_save(obj, path):
     """``paddle.save`` through :func:`atomic_path`."""
     import paddle
