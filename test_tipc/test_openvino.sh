@@ -15,7 +15,7 @@ func_check_args 1 "bash test_tipc/test_openvino.sh CONFIG [MODE]" "$@"
 FILENAME=$1
 MODE=${2:-openvino_infer}
 
-func_read_config "${FILENAME}" 13
+func_read_config "${FILENAME}" 12
 model_name=$(func_parser_value "${lines[1]}")
 python=$(func_parser_value "${lines[2]}")
 export_py=$(func_parser_value "${lines[3]}")

@@ -95,7 +95,7 @@ def test_paddle2onnx_config_line_layout():
 
 def test_openvino_config_line_layout():
     lines = config_lines(OPENVINO_CONFIG)
-    assert len(lines) == 13
+    assert len(lines) == 12
     assert lines[0] == "=" * 27 + "openvino_params" + "=" * 27
     keys = [line.split(":", 1)[0] for line in lines[1:]]
     assert keys == ["model_name", "python", "export", "-c", "-o Global.pretrained_model", "--save_dir",
