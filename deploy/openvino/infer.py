@@ -28,8 +28,6 @@ def main(argv=None):
                         "names of --image_dir)")
     p.add_argument("--output_dir", default="output/openvino")
     p.add_argument("--cpu_threads", type=int, default=2)
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                   help="OpenVINO's inference precision (bf16 changes the outputs; see docs/engines.md)")
     p.add_argument("--batch_size", type=int, default=1)
     p.add_argument("--tile", type=int, default=0, help="tile size (multiple of 8) for large images; 0 = whole image")
     p.add_argument("--tile_overlap", type=int, default=32)
@@ -44,7 +42,7 @@ def main(argv=None):
     inputs = processing.list_inputs(args.image_dir, args.image_dir_right)
     check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
-    predictor = OpenVinoPredictor(args.model, args.cpu_threads, args.precision)
+    predictor = OpenVinoPredictor(args.model, args.cpu_threads)
     check_inputs_fit(predictor, inputs, "the right views with --image_dir_right")
     restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
                        benchmark=args.benchmark, save_log_path=args.save_log_path)

@@ -64,7 +64,8 @@ class OpenVinoPredictor:
             OpenVINO, or the folder holding it.
         cpu_threads (int): inference threads.
         precision (str): ``fp32`` (default) or ``bf16`` (OpenVINO's
-            ``INFERENCE_PRECISION_HINT``; bf16 changes the outputs).
+            ``INFERENCE_PRECISION_HINT``; bf16 changes the outputs and is
+            offered by no front end: it was not faster where measured).
         shapes_kept (int): compiled input shapes kept for reuse.
     """
 
