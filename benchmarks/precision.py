@@ -37,8 +37,11 @@ def _export_onnx(model, folder):
 
 
 def _quantize(onnx_file, calibration, out_file):
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
+    try:
+        from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                              quantize_static)
+    except ImportError as err:  # onnxruntime's quantization imports ml_dtypes, not a dependency of it
+        sys.exit(f"error: onnxruntime.quantization cannot be imported ({err}): pip install ml_dtypes")
 
     class Reader(CalibrationDataReader):
         def __init__(self):
