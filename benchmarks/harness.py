@@ -25,13 +25,17 @@ import numpy as np
 
 from ppmirnet.inference.report import peak_rss_mb
 
-PATHS = ("dygraph", "paddle_onednn", "paddle_onednn_legacy", "paddle_native", "onnxruntime")
+PATHS = ("dygraph", "paddle_onednn", "paddle_onednn_legacy", "paddle_native", "onnxruntime", "openvino",
+         "openvino_onnx", "predict")
 PATH_LABELS = {
     "dygraph": "Paddle dygraph",
     "paddle_onednn": "Paddle Inference + oneDNN (.json)",
     "paddle_onednn_legacy": "Paddle Inference + oneDNN (.pdmodel, memory optim)",
     "paddle_native": "Paddle Inference, no oneDNN",
     "onnxruntime": "onnxruntime",
+    "openvino": "OpenVINO (.pdmodel for OpenVINO)",
+    "openvino_onnx": "OpenVINO (ONNX)",
+    "predict": "`ppmirnet predict --weights W` defaults (Restorer(W))",
 }
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -234,6 +238,20 @@ def _make_runner(path, threads, model_dir):
         from ppmirnet.inference.onnx_runtime import OnnxPredictor
 
         return OnnxPredictor(os.path.join(model_dir, "model.onnx"), threads)
+    if path in ("openvino", "openvino_onnx"):
+        from ppmirnet.inference.openvino_runtime import OpenVinoPredictor
+
+        model = os.path.join(model_dir, "openvino" if path == "openvino" else "model.onnx")
+        return OpenVinoPredictor(model, threads)
+    if path == "predict":
+        # What `ppmirnet predict --weights W` builds with its default flags; the
+        # export cache of the work folder was filled when the model was prepared.
+        from ppmirnet import Restorer
+
+        os.environ["PPMIRNET_HOME"] = os.path.join(model_dir, "home")
+        restorer = Restorer(os.path.join(model_dir, "weights.pdparams"))
+        print(f"predict engine: {restorer.engine}", file=sys.stderr)
+        return restorer.runner
     raise ValueError(f"unknown path {path!r}; valid: {', '.join(PATHS)}")
 
 
@@ -271,7 +289,13 @@ def _job_child(spec):
     for case in spec["cases"]:
         h, w, tile = case["height"], case["width"], case.get("tile", 0)
         image = rng.random((h, w, 3), dtype=np.float32)
-        warm = image[:tile, :tile] if tile else image
+        if tile and (h > tile or w > tile):
+            # The tiles' own shape: engines that prepare per input shape
+            # (oneDNN, OpenVINO's compilation) do it here, untimed.
+            warm = image[:processing.tile_layout(h, tile, case.get("overlap", 32))[1],
+                         :processing.tile_layout(w, tile, case.get("overlap", 32))[1]]
+        else:
+            warm = image
         for _ in range(spec["warmup"]):
             processing.restore(runner, warm)
         times, extra = [], {}
@@ -301,6 +325,39 @@ def _job_child(spec):
 class _StoredCounter(MacCounter):
     def __init__(self, coef, multiple):  # noqa: super().__init__ would run the model
         self.coef, self.multiple = np.array(coef), multiple
+
+
+def prepare_extras(work_dir, log=print):
+    """Add what the OpenVINO and predict rows read to a prepared ``work_dir`` (once).
+
+    ``weights.pdparams`` (the weights with their network recorded, as
+    ``ppmirnet predict`` reads them), ``openvino/`` (the program exported for
+    OpenVINO) and ``home/`` (the export cache of the predict row, filled by
+    one ``Restorer`` built here so the row times restoring, not exporting).
+    """
+    import paddle
+
+    from ppmirnet import Restorer
+    from ppmirnet.engine.checkpoint import save_weights
+    from ppmirnet.export import export_inference_model
+    from ppmirnet.modeling import build_model
+
+    weights = os.path.join(work_dir, "weights.pdparams")
+    if not os.path.isfile(weights):
+        save_weights(weights, paddle.load(os.path.join(work_dir, "model.pdparams")), load_arch(work_dir))
+    if not os.path.isfile(os.path.join(work_dir, "openvino", "inference.pdmodel")):
+        model = build_model(load_arch(work_dir))
+        model.set_state_dict(paddle.load(os.path.join(work_dir, "model.pdparams")))
+        export_inference_model(model, os.path.join(work_dir, "openvino"), legacy_format=True, forms="openvino")
+    previous = os.environ.get("PPMIRNET_HOME")
+    os.environ["PPMIRNET_HOME"] = os.path.join(work_dir, "home")
+    try:
+        log(f"predict row: {Restorer(weights, log=log)!r}")
+    finally:
+        if previous is None:
+            del os.environ["PPMIRNET_HOME"]
+        else:
+            os.environ["PPMIRNET_HOME"] = previous
 
 
 def prepare_model(arch, work_dir, seed=0, with_onnx=True):
@@ -404,7 +461,9 @@ def default_plan(quick, network="MIRNet"):
     c12s = dict(key="12mp256", name="12 MP tiled 256", height=3000, width=4000, tile=256, overlap=32,
                 timed_tiles=2)
     # Most informative first: a run cut short still answers the main questions.
-    jobs = [("paddle_onednn", 2, [c256]), ("onnxruntime", 2, [c256]),
+    jobs = [("openvino", 2, [c256]), ("predict", 2, [c256]), ("openvino_onnx", 2, [c256]),
+            ("openvino", 2, [c512]), ("predict", 2, [c512]), ("openvino", 2, [c12]), ("predict", 2, [c12]),
+            ("paddle_onednn", 2, [c256]), ("onnxruntime", 2, [c256]),
             ("paddle_onednn_legacy", 2, [c256]),
             ("onnxruntime", 2, [c12]),
             ("paddle_onednn", 1, [c256]), ("paddle_onednn_legacy", 1, [c256]), ("onnxruntime", 1, [c256]),
@@ -479,9 +538,11 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
         work_dir = own_tmp.name
     try:
         log(f"machine: {machine_name()}; load average {os.getloadavg()[0]:.2f}")
-        needs_onnx = any(p == "onnxruntime" for p, _, _ in jobs)
+        needs_onnx = any(p in ("onnxruntime", "openvino_onnx") for p, _, _ in jobs)
         if not os.path.isfile(os.path.join(work_dir, "macs.json")):
             prepare_model(arch, work_dir, with_onnx=needs_onnx)
+        if any(p in ("openvino", "predict") for p, _, _ in jobs):
+            prepare_extras(work_dir, log)
         kept = load_arch(work_dir)["name"]
         if kept != network:
             raise ValueError(f"--work_dir {work_dir} holds the {kept} benchmark model, not "
@@ -510,7 +571,8 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
                     f"peak_rss={r['peak_rss_mb']:.0f} MB load={r['load_before']:.2f}->{r['load_after']:.2f}")
         return dict(machine=machine_name(), arch=full_arch, gmacs_256=macs_256 / 1e9, sgemm_gflops=sgemm,
                     rows=rows, table=format_table(rows), quick=quick,
-                    paddle_version=_version("paddle"), onnxruntime_version=_version("onnxruntime"))
+                    paddle_version=_version("paddle"), onnxruntime_version=_version("onnxruntime"),
+                    openvino_version=_version("openvino"))
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()

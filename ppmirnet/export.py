@@ -31,7 +31,7 @@ _DTYPE_BYTES = {0: 1, 1: 2, 2: 4, 3: 8, 4: 2, 5: 4, 6: 8, 20: 1, 21: 1, 22: 2, 2
 INPUT_NAME = "x"
 
 
-def _jit_save(model, path_prefix):
+def _jit_save(model, path_prefix, forms=None):
     import paddle
 
     from .modeling.export_forms import export_forms
@@ -39,19 +39,19 @@ def _jit_save(model, path_prefix):
     model.eval()
     channels = model.arch["in_channels"]
     spec = [paddle.static.InputSpec([None, channels, None, None], "float32", INPUT_NAME)]
-    with export_forms(model):
+    with export_forms(model, forms):
         static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
         paddle.jit.save(static, path_prefix)
 
 
-def _export_in_child(weights, arch, out_prefix, pir):
+def _export_in_child(weights, arch, out_prefix, pir, forms=None):
     # ``arch`` is an Arch config section: the network's name and its arguments.
     """Write one program format from a fresh process (see the module docstring)."""
     env = dict(os.environ, FLAGS_enable_pir_api="1" if pir else "0")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in [root, env.get("PYTHONPATH", "")] if p)
     cmd = [sys.executable, "-m", "ppmirnet.export", "--arch", json.dumps(arch),
-           "--weights", weights, "--out", out_prefix]
+           "--weights", weights, "--out", out_prefix] + (["--forms", forms] if forms else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         kind = "PIR" if pir else "legacy"
@@ -59,14 +59,15 @@ def _export_in_child(weights, arch, out_prefix, pir):
         raise UserError(f"the {kind} export failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
 
 
-def _export_both_formats(model, tmp, prefix):
+def _export_both_formats(model, tmp, prefix, forms=None):
     """Write the PIR and the legacy program with one shared ``.pdiparams``.
 
     The parameter file stores tensors ordered by their generated names
     (``conv2d_12.w_0``...), which depend on what the process built before.
     Both programs are therefore written by fresh child processes that build
     the network the same way, so their parameter files are byte-identical and
-    either program can use it.
+    either program can use it. The program for OpenVINO (``forms``
+    ``"openvino"``) is read from the ``.pdmodel`` only: only that one is written.
     """
     import paddle
 
@@ -76,11 +77,18 @@ def _export_both_formats(model, tmp, prefix):
     weights = os.path.join(work, "weights.pdparams")
     os.makedirs(work)
     paddle.save(model.state_dict(), weights)
-    for pir in (True, False):
+    formats = (False,) if forms == "openvino" else (True, False)
+    for pir in formats:
         out_prefix = os.path.join(work, "pir" if pir else "legacy", prefix)
-        _export_in_child(weights, arch_section(model), out_prefix, pir)
+        _export_in_child(weights, arch_section(model), out_prefix, pir, forms)
+    legacy_params = os.path.join(work, "legacy", prefix + ".pdiparams")
+    if len(formats) == 1:
+        for ext in (".pdiparams", ".pdmodel"):
+            os.replace(os.path.join(work, "legacy", prefix + ext), os.path.join(tmp, prefix + ext))
+        shutil.rmtree(work)
+        return
     pir_params = os.path.join(work, "pir", prefix + ".pdiparams")
-    with open(pir_params, "rb") as a, open(os.path.join(work, "legacy", prefix + ".pdiparams"), "rb") as b:
+    with open(pir_params, "rb") as a, open(legacy_params, "rb") as b:
         if a.read() != b.read():
             raise RuntimeError("legacy and PIR exports wrote different parameter files")
     for src in (os.path.join(work, "pir", prefix + ".json"), pir_params,
@@ -89,14 +97,18 @@ def _export_both_formats(model, tmp, prefix):
     shutil.rmtree(work)
 
 
-def export_inference_model(model, save_dir, legacy_format=False, prefix="inference"):
+def export_inference_model(model, save_dir, legacy_format=False, prefix="inference", forms=None):
     """Export ``model`` (a network of ``ppmirnet.modeling.MODELS``) to ``save_dir``.
 
     Writes the first of :func:`ppmirnet.compat.program_formats` and, with
     ``legacy_format``, also ``.pdmodel`` (on Paddle 2.6 both are the same
     ``.pdmodel``). Files appear in ``save_dir`` only once every format was
-    written. Returns the written file paths.
+    written. ``forms="openvino"`` writes only the ``.pdmodel`` OpenVINO
+    reads (see :mod:`ppmirnet.modeling.export_forms`; it needs ``legacy_format``).
+    Returns the written file paths.
     """
+    if forms == "openvino" and not legacy_format:
+        raise ValueError("the OpenVINO program is a legacy .pdmodel: pass legacy_format=True")
     expected = parameter_bytes(model)
 
     def check(tmp):
@@ -116,9 +128,9 @@ def export_inference_model(model, save_dir, legacy_format=False, prefix="inferen
     written = []
     with atomic_folder(save_dir, check) as tmp:
         if legacy_format and pir_enabled():
-            _export_both_formats(model, tmp, prefix)
+            _export_both_formats(model, tmp, prefix, forms)
         else:
-            _jit_save(model, os.path.join(tmp, prefix))
+            _jit_save(model, os.path.join(tmp, prefix), forms)
     return written
 
 
@@ -286,6 +298,7 @@ def _child_main(argv=None):
     parser.add_argument("--arch", required=True)
     parser.add_argument("--weights", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--forms", default=None)
     args = parser.parse_args(argv)
 
     from .modeling import build_model
@@ -293,7 +306,7 @@ def _child_main(argv=None):
 
     model = build_model(json.loads(args.arch))
     model.set_state_dict(load_paddle(args.weights))
-    _jit_save(model, args.out)
+    _jit_save(model, args.out, args.forms)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@
     r.run("photos/", "denoised/")                            # -> the written PNG paths
     r = Restorer.from_pretrained("mirnetv2_sidd")            # the authors' weights, by name
 
+Weights run on the fastest engine installed (on a CPU: OpenVINO, then
+onnxruntime, Paddle Inference, dygraph; see :mod:`ppmirnet.inference.engines`),
+exported once into a cache; ``engine="dygraph"`` runs the network itself.
 The same object runs an exported model through Paddle Inference
-(``Restorer(model_dir="inference/mirnet_lite")``) or onnxruntime
-(``Restorer(onnx_file="mirnet.onnx")``, no Paddle needed). Every runtime goes
+(``Restorer(model_dir="inference/mirnet_lite")``), onnxruntime
+(``Restorer(onnx_file="mirnet.onnx")``, no Paddle needed) or OpenVINO
+(``engine="openvino"`` with either). Every runtime goes
 through :mod:`ppmirnet.processing`: the same padding, tiling, clipping and
 file handling as ``ppmirnet predict``, ``ppmirnet infer`` and serving.
 """
@@ -19,7 +23,11 @@ import os
 from . import processing
 from .errors import UserError
 
-RUNTIMES = ("dygraph", "paddle-inference", "onnx")
+from .inference.engines import CHOICES, ENGINES as RUNTIMES
+
+# The engines that run each kind of model source.
+_SOURCE_ENGINES = {"weights": CHOICES, "model_dir": ("paddle-inference", "openvino"),
+                   "onnx_file": ("onnx", "openvino")}
 
 
 def _auto_device(runtime):
@@ -27,6 +35,8 @@ def _auto_device(runtime):
 
     ``note`` is the one line that says so.
     """
+    if runtime == "openvino":
+        return "cpu", "device: auto -> cpu (OpenVINO runs on the CPU here)"
     if runtime == "onnx":
         try:
             import onnxruntime
@@ -81,16 +91,22 @@ class Restorer:
 
     Args:
         weights (str): ``.pdparams`` of a training run or converted official
-            weights; runs in dygraph. Needs ``config`` only for weights that do
-            not record their network.
+            weights; runs on ``engine`` (exported once into the cache of
+            :mod:`ppmirnet.inference.engines` unless dygraph). Needs
+            ``config`` only for weights that do not record their network.
         model_dir (str): folder of ``tools/export_model.py`` /
             ``ppmirnet export`` (``inference.json`` or ``.pdmodel`` +
-            ``.pdiparams``); runs with Paddle Inference.
-        onnx_file (str): an ONNX export; runs with onnxruntime.
+            ``.pdiparams``); runs with Paddle Inference (or OpenVINO, for a
+            folder exported with ``--for_openvino``).
+        onnx_file (str): an ONNX export; runs with onnxruntime (or OpenVINO).
         config (str or dict): YAML config (or resolved config) for ``weights``;
             its ``Global.auto_cast`` applies on GPU.
-        runtime (str): ``dygraph``, ``paddle-inference`` or ``onnx``; by
-            default the one of the source given (a mismatch is an error).
+        engine (str): ``dygraph``, ``paddle-inference``, ``onnx``,
+            ``openvino`` or ``auto``. Weights: default ``auto`` (on a CPU the
+            fastest installed, on a GPU dygraph). ``model_dir`` and
+            ``onnx_file``: default their own runtime; ``openvino`` reads
+            either.
+        runtime (str): the same as ``engine`` (its earlier name).
         device (str): ``auto`` (the default; None is the same), ``cpu`` or
             ``gpu``: ``auto`` is the GPU when the runtime sees one, else the
             CPU, and says which through ``log`` in one line.
@@ -99,9 +115,9 @@ class Restorer:
         tile_overlap (int): overlap of neighbouring tiles, blended linearly.
         ensemble (bool): x8 self-ensemble (average over flips and rotations;
             8 times slower, a little more accurate).
-        cpu_threads (int): CPU threads of dygraph, Paddle Inference or
-            onnxruntime; None: the process's share of the cores for dygraph
-            (or the config's ``Global.cpu_threads``), 2 for the others.
+        cpu_threads (int): CPU threads of the engine; None: with weights the
+            process's share of the cores (or the config's
+            ``Global.cpu_threads``), else 2.
         log (callable): receives one-line messages (model notes, per-file
             lines of :meth:`run`); None to stay silent.
         max_memory (str or int): memory budget (``"3G"``, ``"512M"``, bytes);
@@ -114,22 +130,25 @@ class Restorer:
         UserError: a missing or unreadable model, a bad option.
     """
 
-    def __init__(self, weights=None, *, model_dir=None, onnx_file=None, config=None, runtime=None,
-                 device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=None, log=None,
-                 max_memory=None):
-        sources = {"dygraph": weights, "paddle-inference": model_dir, "onnx": onnx_file}
+    def __init__(self, weights=None, *, model_dir=None, onnx_file=None, config=None, engine=None,
+                 runtime=None, device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=None,
+                 log=None, max_memory=None):
+        sources = {"weights": weights, "model_dir": model_dir, "onnx_file": onnx_file}
         given = [name for name, value in sources.items() if value is not None]
         if len(given) != 1:
             raise UserError("give exactly one of weights, model_dir or onnx_file")
-        if runtime is None:
-            runtime = given[0]
-        if runtime not in RUNTIMES:
-            raise UserError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-        if runtime != given[0]:
-            arg = {"dygraph": "weights", "paddle-inference": "model_dir", "onnx": "onnx_file"}[runtime]
-            raise UserError(f"runtime {runtime!r} runs {arg}, but {given[0]!r} input was given")
-        if config is not None and runtime != "dygraph":
-            raise UserError("config applies to weights (runtime 'dygraph') only")
+        if engine is not None and runtime is not None and engine != runtime:
+            raise UserError(f"engine {engine!r} and runtime {runtime!r} differ: give one")
+        source = given[0]
+        runtime = engine or runtime or {"weights": "auto", "model_dir": "paddle-inference",
+                                        "onnx_file": "onnx"}[source]
+        if runtime not in CHOICES:
+            raise UserError(f"engine must be one of {', '.join(CHOICES)}, got {runtime!r}")
+        if runtime not in _SOURCE_ENGINES[source]:
+            runs = [name for name, engines in _SOURCE_ENGINES.items() if runtime in engines]
+            raise UserError(f"engine {runtime!r} runs {' or '.join(runs)}, but {source} was given")
+        if config is not None and source != "weights":
+            raise UserError("config applies to weights only")
         if device not in (None, "auto", "cpu", "gpu"):
             raise UserError(f"device must be 'auto', 'cpu' or 'gpu', got {device!r}")
         tile = tile or None
@@ -137,15 +156,20 @@ class Restorer:
             raise UserError(f"tile must be a positive multiple of 8, got {tile}")
         if tile is not None and not 0 <= tile_overlap < tile:
             raise UserError(f"tile_overlap must be in [0, tile), got {tile_overlap}")
-        self.runtime = runtime
         self.log = log or (lambda message: None)
-        if runtime != "onnx":
+        if runtime not in ("onnx", "openvino"):
             from .compat import import_paddle
 
             import_paddle()  # first, so that no later import shows its ccache warning
         if device in (None, "auto"):
-            device, note = _auto_device(runtime)
+            # Weights on "auto" run dygraph on a GPU: the device is Paddle's.
+            device, note = _auto_device("dygraph" if runtime == "auto" else runtime)
             self.log(note)
+        if runtime == "auto":
+            from .inference.engines import choose_engine
+
+            runtime = choose_engine(runtime, device)
+        self.runtime = self.engine = runtime
         self.device = device
         self.tile = tile
         self.tile_overlap = tile_overlap
@@ -158,17 +182,25 @@ class Restorer:
         self.budget = memory.make_budget(max_memory, self.device, "max_memory")
         if runtime == "dygraph":
             self.runner = self._dygraph(weights, config, cpu_threads)
-        elif runtime == "paddle-inference":
-            from .inference import PaddlePredictor, PredictorOptions, check_device_support
-
-            options = PredictorOptions(use_gpu=self.device == "gpu", cpu_threads=cpu_threads or 2)
-            check_device_support(options)
-            self.runner = PaddlePredictor(model_dir, options, quiet=True)
         else:
-            from .inference.onnx_runtime import OnnxPredictor
+            from .inference.engines import build_runner, exported_model
 
-            providers = ["CUDAExecutionProvider"] if self.device == "gpu" else None
-            self.runner = OnnxPredictor(onnx_file, cpu_threads or 2, providers)
+            model = model_dir or onnx_file
+            if weights is not None:
+                from .config import load_config
+                from .engine.env import default_cpu_threads
+
+                cfg = load_config(config) if isinstance(config, str) else config
+                if cpu_threads is None:
+                    cpu_threads = cfg["Global"]["cpu_threads"] if cfg else None
+                cpu_threads = cpu_threads or default_cpu_threads()
+                model = exported_model(weights, runtime, cfg, log=self.log)
+            self.runner = build_runner(runtime, model, self.device, cpu_threads or 2)
+            if weights is not None:
+                from .engine.checkpoint import read_arch
+
+                # The memory model sizes an export by the network it came from.
+                self.runner.arch = cfg["Arch"] if cfg else read_arch(weights)
         if self.ensemble:
             from .engine.dygraph import SelfEnsemble
 
@@ -177,7 +209,7 @@ class Restorer:
 
     @classmethod
     def from_pretrained(cls, name, force_download=False, **kwargs):
-        """A dygraph ``Restorer`` with the authors' weights ``name`` (see ``ppmirnet models``).
+        """A ``Restorer`` with the authors' weights ``name`` (see ``ppmirnet models``).
 
         The official checkpoint is downloaded and converted on first use
         (:func:`ppmirnet.zoo.resolve`), later uses read the cache; other

@@ -19,6 +19,7 @@ import sys
 TRAIN_MODES = ("lite_train_lite_infer", "lite_train_whole_infer", "whole_infer", "whole_train_whole_infer")
 SERVING_MODES = ("serving_infer",)
 ONNX_MODES = ("paddle2onnx_infer",)
+OPENVINO_MODES = ("openvino_infer",)
 CPU_DEVICE_VALUES = ("cpu", "False", "false")
 
 
@@ -138,6 +139,12 @@ def expected_onnx_steps(cfg):
     return (0 if _is_null(cfg.value(3)) else 1) + (0 if _is_null(cfg.value(10)) else 1)
 
 
+def expected_openvino_steps(cfg):
+    """Steps of test_openvino.sh: the export (when an exporter is given) and
+    the OpenVINO inference."""
+    return (0 if _is_null(cfg.value(3)) else 1) + (0 if _is_null(cfg.value(8)) else 1)
+
+
 def expected_steps(config_path, mode):
     """Number of ``Run successfully`` lines a full CPU run of MODE writes."""
     cfg = ConfigLines(config_path)
@@ -145,6 +152,8 @@ def expected_steps(config_path, mode):
         return expected_serving_steps(cfg)
     if mode in ONNX_MODES:
         return expected_onnx_steps(cfg)
+    if mode in OPENVINO_MODES:
+        return expected_openvino_steps(cfg)
     return expected_train_steps(cfg, mode)
 
 
@@ -195,8 +204,8 @@ def main(argv=None):
     """Command line: exit 0 when the log passes."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="the TIPC config the chain ran")
-    parser.add_argument("--mode", required=True, choices=TRAIN_MODES + SERVING_MODES + ONNX_MODES)
-    parser.add_argument("--log", help="results_python.log, results_serving.log or results_paddle2onnx.log")
+    parser.add_argument("--mode", required=True, choices=TRAIN_MODES + SERVING_MODES + ONNX_MODES + OPENVINO_MODES)
+    parser.add_argument("--log", help="results_python.log, results_serving.log, results_paddle2onnx.log or results_openvino.log")
     parser.add_argument("--train_log", help="also check that this training log has the benchmark fields")
     parser.add_argument("--expected_only", action="store_true", help="print the expected step count and exit")
     args = parser.parse_args(argv)

@@ -1,10 +1,10 @@
 #!/bin/bash
 # CI driver for TIPC on a CPU machine: the lite train -> infer chains (MIRNet
 # on denoising and super-resolution, MIRNet-v2 on denoising), the serving
-# chain and the ONNX chain, each checked against the steps its config
-# lists.
+# chain, the ONNX chain and the OpenVINO chain, each checked against the
+# steps its config lists.
 #
-#   bash test_tipc/ci.sh [lite|serving|onnx|all]      (default: all)
+#   bash test_tipc/ci.sh [lite|serving|onnx|openvino|all]      (default: all)
 #
 # Uses the project's environment (.venv/bin first on PATH when it exists).
 # Fails (exit 1) if preparation fails, if any step says "Run failed", or if
@@ -14,8 +14,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$(pwd)
 WHAT=${1:-all}
 case ${WHAT} in
-    lite|serving|onnx|all) ;;
-    *) echo "usage: bash test_tipc/ci.sh [lite|serving|onnx|all]" >&2; exit 2 ;;
+    lite|serving|onnx|openvino|all) ;;
+    *) echo "usage: bash test_tipc/ci.sh [lite|serving|onnx|openvino|all]" >&2; exit 2 ;;
 esac
 
 if [[ -x "${ROOT}/.venv/bin/python" ]]; then
@@ -28,6 +28,7 @@ SR_TRAIN_CONFIG=test_tipc/configs/MIRNet_SR/train_infer_python.txt
 V2_TRAIN_CONFIG=test_tipc/configs/MIRNetV2/train_infer_python.txt
 SERVING_CONFIG=test_tipc/configs/MIRNet/serving_infer_python.txt
 ONNX_CONFIG=test_tipc/configs/MIRNet/paddle2onnx_infer_python.txt
+OPENVINO_CONFIG=test_tipc/configs/MIRNet/openvino_infer_python.txt
 OUT=test_tipc/output/MIRNet
 SR_OUT=test_tipc/output/MIRNet_SR
 V2_OUT=test_tipc/output/MIRNetV2
@@ -82,6 +83,10 @@ fi
 if [[ ${WHAT} == onnx || ${WHAT} == all ]]; then
     run_chain onnx "${ONNX_CONFIG}" paddle2onnx_infer test_tipc/test_paddle2onnx.sh \
         "${OUT}/paddle2onnx_infer/results_paddle2onnx.log"
+fi
+if [[ ${WHAT} == openvino || ${WHAT} == all ]]; then
+    run_chain openvino "${OPENVINO_CONFIG}" openvino_infer test_tipc/test_openvino.sh \
+        "${OUT}/openvino_infer/results_openvino.log"
 fi
 
 echo "=============== TIPC summary ==============="

@@ -11,7 +11,8 @@
 #   inference_model/ (serving_infer, paddle2onnx_infer) the lite model exported
 #                  in both program formats (.json and the legacy .pdmodel that
 #                  Paddle Serving reads)
-#   deploy_images/ (serving_infer, paddle2onnx_infer) the images they restore
+#   deploy_images/ (serving_infer, paddle2onnx_infer, openvino_infer) the images they restore
+#   deploy_weights.pdparams (openvino_infer) the lite weights the chain exports for OpenVINO
 #
 # Lite modes make their data locally (tools/make_lite_data.py: nothing is
 # downloaded). The whole modes read the real data (data/SIDD/, or
@@ -24,7 +25,7 @@ source test_tipc/common_func.sh
 
 FILENAME=$1
 MODE=$2
-MODES="lite_train_lite_infer lite_train_whole_infer whole_infer whole_train_whole_infer serving_infer paddle2onnx_infer"
+MODES="lite_train_lite_infer lite_train_whole_infer whole_infer whole_train_whole_infer serving_infer paddle2onnx_infer openvino_infer"
 
 if [[ $# -lt 2 ]]; then
     echo "usage: bash test_tipc/prepare.sh CONFIG MODE" >&2
@@ -201,16 +202,30 @@ function stage_sidd_infer_images(){
 
 # An inference model in both program formats for the deployment chains, from
 # the weights of the lite chain when it ran, else from a one-epoch lite training.
-function stage_deploy_model(){
-    local weights="test_tipc/output/${model_name}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null/latest"
+# Sets "weights": the lite chain's weights, or the lite model trained for one epoch.
+function find_deploy_weights(){
+    weights="test_tipc/output/${model_name}/lite_train_lite_infer/norm_train_gpus_-1_autocast_null/latest"
     if [[ ! -f "${weights}.pdparams" ]]; then
         local train_dir="${STAGE}/deploy_train"
+        weights="${train_dir}/latest"
+        [[ -f "${weights}.pdparams" ]] && return
         echo "inference model: no lite chain weights, training the lite model for one epoch"
         ${PYTHON} tools/train.py -c configs/mirnet_lite.yaml -o Global.device=cpu -o Global.epochs=1 \
             -o Global.output_dir="${train_dir}" > "${STAGE}/deploy_train.log" 2>&1 \
             || { tail -n 20 "${STAGE}/deploy_train.log"; die "lite training for the inference model failed"; }
-        weights="${train_dir}/latest"
     fi
+}
+
+function stage_deploy_weights(){
+    local weights
+    find_deploy_weights
+    cp "${weights}.pdparams" "${STAGE}/deploy_weights.pdparams" || die "cannot copy ${weights}.pdparams"
+    echo "deploy weights: ${weights}.pdparams -> ${STAGE}/deploy_weights.pdparams"
+}
+
+function stage_deploy_model(){
+    local weights
+    find_deploy_weights
     if [[ -f "${STAGE}/inference_model/inference.pdmodel" \
         && "${STAGE}/inference_model/inference.pdmodel" -nt "${weights}.pdparams" ]]; then
         echo "inference model: ${STAGE}/inference_model (already exported from ${weights})"
@@ -270,9 +285,15 @@ case ${MODE} in
         stage_images ${LITE_DATA}/val/input "${STAGE}/deploy_images" ${LITE_INFER_IMAGES}
         stage_deploy_model
         ;;
+    openvino_infer)
+        make_lite_data
+        mkdir -p "${STAGE}"
+        stage_images ${LITE_DATA}/val/input "${STAGE}/deploy_images" ${LITE_INFER_IMAGES}
+        stage_deploy_weights
+        ;;
 esac
 case ${MODE} in
-    serving_infer|paddle2onnx_infer) ;;
+    serving_infer|paddle2onnx_infer|openvino_infer) ;;
     # test_train_inference_python.sh checks it runs the mode staged here
     *) echo "${MODE}" > "${STAGE}/prepared_train_mode" ;;
 esac

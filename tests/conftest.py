@@ -6,6 +6,15 @@ import zlib  # noqa: F401
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ppmirnet_home(tmp_path_factory):
+    """The export cache of every test (and the tools they start): never the user's ~/.cache."""
+    path = str(tmp_path_factory.mktemp("ppmirnet_home"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PPMIRNET_HOME", path)
+        yield path
+
+
 @pytest.fixture(scope="module")
 def lite_root(tmp_path_factory):
     """A generated lite denoising set, one per test module (tests may add to their copy)."""

@@ -63,7 +63,7 @@ def test_predict_infer_and_onnx_restore_pairs_of_folders(dual):
     root, weights, _, expected = dual
     left, right = str(root / "inputL"), str(root / "inputR")
     proc = run_cli("tools/predict.py", "--weights", str(weights), "--input", left,
-                   "--input_right", right, "--output", str(root / "predicted"))
+                   "--input_right", right, "--output", str(root / "predicted"), "--engine", "dygraph")
     assert proc.returncode == 0, proc.stderr
     # The same network on more CPU threads sums in another order: at most one 16-bit level apart.
     _check_outputs(root / "predicted", expected, 1)
@@ -82,7 +82,7 @@ def test_predict_infer_and_onnx_restore_pairs_of_folders(dual):
 
 def test_restorer_takes_the_right_view(dual):
     root, weights, model, expected = dual
-    restorer = Restorer(str(weights))
+    restorer = Restorer(str(weights), engine="dygraph")
     assert restorer.dual_pixel
     left = cv2.imread(str(root / "inputL" / "a.png"), cv2.IMREAD_UNCHANGED)[:, :, ::-1]
     right = cv2.imread(str(root / "inputR" / "a.png"), cv2.IMREAD_UNCHANGED)[:, :, ::-1]

@@ -39,7 +39,7 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def restorers(models):
     return {
-        "dygraph": Restorer(models["weights"], device="cpu"),
+        "dygraph": Restorer(models["weights"], device="cpu", engine="dygraph"),
         "paddle-inference": Restorer(model_dir=models["model_dir"], device="cpu"),
         "onnx": Restorer(onnx_file=models["onnx_file"], device="cpu"),
     }
@@ -154,9 +154,9 @@ def test_mistakes_are_user_errors(models, restorers):
         Restorer()
     with pytest.raises(UserError, match="exactly one of"):
         Restorer(models["weights"], onnx_file=models["onnx_file"])
-    with pytest.raises(UserError, match="runtime 'onnx' runs onnx_file"):
-        Restorer(models["weights"], runtime="onnx")
-    with pytest.raises(UserError, match="runtime must be one of"):
+    with pytest.raises(UserError, match="engine 'dygraph' runs weights, but onnx_file was given"):
+        Restorer(onnx_file=models["onnx_file"], runtime="dygraph")
+    with pytest.raises(UserError, match="engine must be one of"):
         Restorer(models["weights"], runtime="tensorrt")
     with pytest.raises(UserError, match="multiple of 8"):
         Restorer(models["weights"], tile=50)
@@ -180,6 +180,6 @@ def test_weights_without_record_need_a_config(models, tmp_path):
         Restorer(old, device="cpu")
     cfg = os.path.join(ROOT, "configs", "mirnet_lite.yaml")
     image = np.random.default_rng(6).random((20, 24, 3), dtype=np.float32)
-    np.testing.assert_allclose(Restorer(old, config=cfg, device="cpu")(image),
+    np.testing.assert_allclose(Restorer(old, config=cfg, device="cpu", engine="dygraph")(image),
                                processing.restore(DygraphRunner(models["model"]), image),
                                atol=1e-6, rtol=0)

@@ -12,6 +12,7 @@ TIPC = os.path.join(ROOT, "test_tipc")
 TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "train_infer_python.txt")
 SERVING_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "serving_infer_python.txt")
 ONNX_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "paddle2onnx_infer_python.txt")
+OPENVINO_CONFIG = os.path.join(TIPC, "configs", "MIRNet", "openvino_infer_python.txt")
 SR_TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNet_SR", "train_infer_python.txt")
 V2_TRAIN_CONFIG = os.path.join(TIPC, "configs", "MIRNetV2", "train_infer_python.txt")
 
@@ -92,6 +93,17 @@ def test_paddle2onnx_config_line_layout():
     assert lines[7].split(":", 1)[1] == lines[11].split(":", 1)[1]
 
 
+def test_openvino_config_line_layout():
+    lines = config_lines(OPENVINO_CONFIG)
+    assert len(lines) == 12
+    assert lines[0] == "=" * 27 + "openvino_params" + "=" * 27
+    keys = [line.split(":", 1)[0] for line in lines[1:]]
+    assert keys == ["model_name", "python", "export", "-c", "-o Global.pretrained_model", "--save_dir",
+                    "--for_openvino", "inference", "--model", "--image_dir", "--cpu_threads"]
+    # the model the inference reads is the one the export writes
+    assert lines[6].split(":", 1)[1] == lines[9].split(":", 1)[1]
+
+
 def test_gpu_list_pairs_with_device_values():
     cfg = check_results.ConfigLines(TRAIN_CONFIG)
     gpus, devices = cfg.values(3), cfg.values(4)
@@ -155,6 +167,8 @@ def test_expected_cpu_steps_of_each_mode():
     assert check_results.expected_steps(SERVING_CONFIG, "serving_infer") == 4
     # ONNX: conversion + onnxruntime inference
     assert check_results.expected_steps(ONNX_CONFIG, "paddle2onnx_infer") == 2
+    # OpenVINO: export for OpenVINO + OpenVINO inference
+    assert check_results.expected_steps(OPENVINO_CONFIG, "openvino_infer") == 2
     # the other models' chains run the same grid
     for config in (SR_TRAIN_CONFIG, V2_TRAIN_CONFIG):
         assert check_results.expected_steps(config, "lite_train_lite_infer") == 7

@@ -215,7 +215,7 @@ def test_predict_keeps_bit_depth_and_layout(lite_root, weights, tmp_path, capsys
     cv2.imwrite(str(src / "photo.jpg"), rgb8)
     out = tmp_path / "out"
     code, stdout, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) +
-                             ["--input", str(src), "--output", str(out)], capsys)
+                             ["--input", str(src), "--output", str(out), "--engine", "dygraph"], capsys)
     assert code == 0, err
     assert "wrote 5 image(s)" in stdout
     read = {n: cv2.imread(str(out / n), cv2.IMREAD_UNCHANGED) for n in os.listdir(out)}

@@ -1,4 +1,4 @@
-"""Restore images with MIRNet or MIRNet-v2 weights (dygraph).
+"""Restore images with MIRNet or MIRNet-v2 weights, on the fastest engine installed (--engine to choose).
 
 The same command as ``ppmirnet predict`` (ppmirnet/commands/predict.py); --help shows the options.
 """

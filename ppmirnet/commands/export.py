@@ -10,7 +10,8 @@ Any task: denoising, super-resolution, enhancement, defocus deblurring.
 
 Writes inference.json + inference.pdiparams (Paddle 3) and, with
 --legacy_format, also inference.pdmodel (read by Paddle 2.6 and Paddle
-Serving). Input "x": float32 [N, 3, H, W] in [0, 1], any H and W.
+Serving). --for_openvino writes instead the inference.pdmodel that OpenVINO
+reads (deploy/openvino). Input "x": float32 [N, 3, H, W] in [0, 1], any H and W.
 """
 
 import os
@@ -28,6 +29,8 @@ def main(argv=None, prog=None):
     parser.add_argument("--model", default=None, metavar="NAME",
                         help="export the authors' weights by name (ppmirnet models); -c is then "
                              "optional (default --save_dir: inference/NAME)")
+    parser.add_argument("--for_openvino", type=str2bool, nargs="?", const=True, default=False,
+                        help="write the .pdmodel program OpenVINO reads (deploy/openvino), only that")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     if cfg is None and args.model is None:
@@ -55,7 +58,8 @@ def main(argv=None, prog=None):
     model = load_model(cfg, weights) if cfg else load_dygraph_model(weights)[0]
     # An earlier export in the folder is moved aside, never overwritten.
     archive_earlier(save_dir, ["inference" + ext for ext in (".json", ".pdmodel", ".pdiparams")])
-    written = export_inference_model(model, save_dir, legacy_format=args.legacy_format)
+    written = export_inference_model(model, save_dir, legacy_format=args.legacy_format or args.for_openvino,
+                                     forms="openvino" if args.for_openvino else None)
     for path in written:
         print(f"wrote {path}")
 

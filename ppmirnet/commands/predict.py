@@ -1,4 +1,4 @@
-r"""Restore images with MIRNet or MIRNet-v2 weights (dygraph).
+r"""Restore images with MIRNet or MIRNet-v2 weights, on the fastest engine installed.
 Denoising, super-resolution, low-light and photo enhancement, or dual-pixel
 defocus deblurring: whatever task the weights were trained for.
 
@@ -24,10 +24,17 @@ views as --input_right (two files, or two folders paired by file name):
 models lists the names), downloaded and converted on first use:
 
     ppmirnet predict --model mirnetv2_sidd --input photo.jpg --output out/
+
+--engine auto (the default) runs, on a CPU, the fastest engine installed
+(OpenVINO, then onnxruntime, Paddle Inference, dygraph), on a GPU dygraph; the
+weights are exported for it once and the export is reused by later runs
+(kept under $PPMIRNET_HOME/exports, default ~/.cache/ppmirnet/exports; see
+docs/engines.md). --engine dygraph|paddle-inference|onnx|openvino picks one.
 """
 
 from ..cli import add_config_args, config_from_args, make_parser, str2bool
 from ..errors import UserError
+from ..inference.engines import CHOICES as ENGINES
 
 
 def main(argv=None, prog=None):
@@ -53,6 +60,9 @@ def main(argv=None, prog=None):
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "gpu"),
                         help="auto: the GPU when PaddlePaddle sees one, else the CPU (default: the "
                              "config's Global.device, auto without a config)")
+    parser.add_argument("--engine", default="auto", choices=ENGINES,
+                        help="what runs the network (default auto: on a CPU the fastest installed, "
+                             "on a GPU dygraph)")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     weights = args.weights or (cfg["Global"]["pretrained_model"] if cfg else None)
@@ -74,18 +84,19 @@ def main(argv=None, prog=None):
     inputs = processing.list_inputs(args.input, args.input_right)
     check_settings(tile=args.tile, tile_overlap=args.tile_overlap)
     plan_outputs(inputs, args.output)
-    if args.model is not None:
-        from ..zoo import resolve
-
-        weights = resolve(args.model, log=print)
     device = args.device or (cfg["Global"]["device"] if cfg else None)
     max_memory = args.max_memory if args.max_memory is not None else (
         cfg["Global"].get("max_memory") if cfg else None)
     budget = None if args.tile else memory.make_budget(max_memory, device or "cpu")
     check_budget(inputs, budget)
-    restorer = Restorer(weights, config=cfg, device=device, tile=args.tile,
+    if args.model is not None:
+        from ..zoo import resolve
+
+        weights = resolve(args.model, log=print)
+    restorer = Restorer(weights, config=cfg, device=device, tile=args.tile, engine=args.engine,
                         tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print,
                         max_memory=budget)
+    print(f"engine: {restorer.engine} on {restorer.device}")
     check_inputs_fit(restorer.runner, inputs, "the right views with --input_right")
     written = restore_files(restorer.runner, inputs, args.output, tile=args.tile,
                             tile_overlap=args.tile_overlap, log=print, budget=restorer.budget)

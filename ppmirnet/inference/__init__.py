@@ -1,10 +1,12 @@
 """Deployment runtimes for exported MIRNet models.
 
 ``PaddlePredictor`` (Paddle Inference: CPU/oneDNN, GPU, TensorRT;
-:mod:`.paddle_predictor`) and ``OnnxPredictor`` (onnxruntime;
-:mod:`.onnx_runtime`) are runners for :mod:`ppmirnet.processing`;
+:mod:`.paddle_predictor`), ``OnnxPredictor`` (onnxruntime;
+:mod:`.onnx_runtime`) and ``OpenVinoPredictor`` (:mod:`.openvino_runtime`)
+are runners for :mod:`ppmirnet.processing`; :mod:`.engines` chooses among
+them and keeps the exports of weights;
 ``restore_files`` (:mod:`ppmirnet.files`) drives either over image files; ``report`` renders the
-AutoLog-style benchmark log. Paddle and onnxruntime are imported only when
+AutoLog-style benchmark log. Paddle, onnxruntime and OpenVINO are imported only when
 a predictor is built.
 """
 

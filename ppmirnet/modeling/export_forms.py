@@ -21,7 +21,14 @@ LeakyReLU``, MIRNet-v2)                                                 oneDNN (
 context weighted sum       the raw ``matmul_v2`` op when building a     legacy ``.pdmodel``
 (``ContextBlock``,         legacy program
 MIRNet-v2)
+PReLU (one slope)          ``relu(x) - a * relu(-x)``                   OpenVINO (``.pdmodel``)
+SKFF branch weights        slices of the softmax instead of             OpenVINO (``.pdmodel``)
+(``unbind``)               ``unbind``
 =========================  ===========================================  ======================
+
+The last two rows apply only to the program exported for OpenVINO
+(``export_forms(model, runtime="openvino")``): OpenVINO's Paddle front end
+has no converter for ``prelu`` nor ``unbind``.
 
 - ``bilinear_interp`` has no oneDNN kernel in Paddle Inference and its
   dynamic-shape export needs the output size as a tensor; the transposed
@@ -40,6 +47,9 @@ MIRNet-v2)
   PIR program; ``maximum(x, a * x)`` is LeakyReLU exactly for ``0 <= a <= 1``.
 - Paddle 3's ``paddle.matmul`` only accepts PIR values in static mode, as
   ``F.sigmoid``; a legacy program gets the op appended directly.
+- ``relu(x) - a * relu(-x)`` is PReLU exactly: one of the two terms is a
+  zero, and ``a * (-(-x))`` is ``a * x``. Slicing the softmax along the
+  branch axis gives the same tensors as ``unbind``.
 
 :func:`export_forms` swaps these layers in for the duration of an export and
 puts the originals back; parameters are shared, not copied.
@@ -54,6 +64,9 @@ import paddle.nn.functional as F
 
 from .context import ContextBlock
 from .layers import ChannelMax
+from .skff import SKFF
+
+RUNTIMES = (None, "openvino")
 
 def _replicate_pad1(x):
     x = paddle.concat([x[:, :, :1], x, x[:, :, -1:]], axis=2)
@@ -151,6 +164,38 @@ class LegacyContextBlock(nn.Layer):
         return x + self.channel_add_conv(_legacy_matmul_t(feats, mask).unsqueeze(-1))
 
 
+class ReluPReLU(nn.Layer):
+    """A one-slope PReLU as ``relu(x) - a * relu(-x)`` (OpenVINO has no ``prelu``)."""
+
+    def __init__(self, prelu):
+        super().__init__()
+        self.slope = prelu._weight  # shared with the original layer, not copied
+
+    def forward(self, x):
+        return F.relu(x) - self.slope * F.relu(-x)
+
+
+class SlicedSKFF(nn.Layer):
+    """:class:`SKFF` with its branch weights sliced off the softmax (OpenVINO has no ``unbind``)."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.branches = block.branches
+        self.conv_du = block.conv_du  # shared with the original layer, not copied
+        self.fcs = block.fcs
+
+    def forward(self, feats):
+        summed = feats[0]
+        for f in feats[1:]:
+            summed = summed + f
+        z = self.conv_du(F.adaptive_avg_pool2d(summed, 1))
+        weights = F.softmax(paddle.stack([fc(z) for fc in self.fcs], axis=1), axis=1)
+        out = feats[0] * weights[:, 0]
+        for i, f in enumerate(feats[1:], 1):
+            out = out + f * weights[:, i]
+        return out
+
+
 def _is_bilinear_x2(layer):
     return (isinstance(layer, nn.Upsample) and layer.mode == "bilinear"
             and not layer.align_corners and layer.align_mode == 0
@@ -158,8 +203,13 @@ def _is_bilinear_x2(layer):
             and layer.scale_factor in (2, 2.0, [2, 2], (2, 2), [2.0, 2.0], (2.0, 2.0)))
 
 
-def _export_form(layer):
+def _export_form(layer, runtime=None):
     """The replacement of ``layer`` in an exported program, or None."""
+    if runtime == "openvino":
+        if isinstance(layer, nn.PReLU) and layer._num_parameters == 1 and layer._data_format == "NCHW":
+            return ReluPReLU(layer)
+        if isinstance(layer, SKFF):
+            return SlicedSKFF(layer)
     if _is_bilinear_x2(layer):
         return BilinearUp2()
     if isinstance(layer, ChannelMax):
@@ -176,8 +226,14 @@ def _export_form(layer):
 
 
 @contextlib.contextmanager
-def export_forms(model):
-    """Within the block, ``model`` computes with its export forms (see the module doc)."""
+def export_forms(model, runtime=None):
+    """Within the block, ``model`` computes with its export forms (see the module doc).
+
+    ``runtime`` None: the forms of the programs every Paddle runtime reads;
+    ``"openvino"``: also those OpenVINO's Paddle front end needs.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f"no export forms for runtime {runtime!r}")
     swapped = []  # (parent, name, original)
     replacements = {}  # id(original) -> its replacement: a shared layer stays shared
     for parent in model.sublayers(include_self=True):
@@ -185,7 +241,7 @@ def export_forms(model):
             if child is None:
                 continue
             if id(child) not in replacements:
-                replacements[id(child)] = _export_form(child)
+                replacements[id(child)] = _export_form(child, runtime)
             new = replacements[id(child)]
             if new is not None:
                 parent._sub_layers[name] = new
