@@ -148,7 +148,8 @@ def test_cache_is_made_once_and_reused(weights_file, tmp_path):
 
     lines.clear()
     second = Restorer(weights_file, engine="openvino", log=lines.append)
-    assert lines == [f"openvino: using the export of {weights_file} in {exports / entry}"]
+    assert lines == ["device: auto -> cpu (OpenVINO runs on the CPU here)",
+                     f"openvino: using the export of {weights_file} in {exports / entry}"]
     assert os.listdir(exports) == [entry]
     assert os.stat(exports / entry / "inference.pdmodel").st_mtime_ns == stamp
     x = np.random.default_rng(4).random((1, 3, 24, 40), dtype=np.float32)
