@@ -1,4 +1,4 @@
-"""Restore images with MIRNet or MIRNet-v2 weights, on the fastest engine installed (--engine to choose).
+"""Restore images with MIRNet or MIRNet-v2 weights, on the fastest engine installed.
 
 The same command as ``ppmirnet predict`` (ppmirnet/commands/predict.py); --help shows the options.
 """
