@@ -206,11 +206,12 @@ def test_from_pretrained_gives_the_official_mirnetv2_output(mirror, tmp_path, mo
 
     monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` fails
     io = np.load(os.path.join(OFFICIAL_V2, "nfeat8_cf2_io.npz"))
+    # The default engine (OpenVINO here) runs an export of the converted weights.
     restorer = Restorer.from_pretrained("mirnetv2_sidd", device="cpu")
-    assert restorer.model.arch["n_feat"] == 8 and restorer.model.arch["chan_factor"] == 2.0
+    assert restorer.runner.arch["n_feat"] == 8 and restorer.runner.arch["chan_factor"] == 2.0
     for n in range(2):
         out = restorer(io["input"][n].transpose(1, 2, 0))
-        assert np.abs(out - np.clip(io["output"][n].transpose(1, 2, 0), 0, 1)).max() < 2e-6
+        assert np.abs(out - np.clip(io["output"][n].transpose(1, 2, 0), 0, 1)).max() < 1e-5
     assert zoo.cached("mirnetv2_sidd") == "yes"
 
 

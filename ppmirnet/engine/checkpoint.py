@@ -55,11 +55,11 @@ def save_weights(path, state_dict, arch):
     atomic_paddle_save(with_arch(state_dict, arch), path)
 
 
-def read_weights(path):
-    """Read a ``.pdparams`` file (path with or without the extension).
+def weights_file(path):
+    """The file that ``path`` (a ``.pdparams``, with or without the extension) names.
 
-    Returns ``(file, state dict, architecture record or None)``; a missing or
-    damaged file is a :class:`UserError` naming it.
+    A missing file, or one of another kind (a folder, an optimizer state...),
+    is a :class:`UserError` that says what it is.
     """
     file = path if path.endswith(".pdparams") else path + ".pdparams"
     if not os.path.isfile(file) and os.path.isfile(path):
@@ -68,6 +68,16 @@ def read_weights(path):
         if os.path.exists(path):
             raise UserError(wrong_kind(path))
         raise UserError(f"pretrained model not found: {file}")
+    return file
+
+
+def read_weights(path):
+    """Read a ``.pdparams`` file (path with or without the extension).
+
+    Returns ``(file, state dict, architecture record or None)``; a missing or
+    damaged file is a :class:`UserError` naming it.
+    """
+    file = weights_file(path)
     try:
         state = load_paddle(file)
     except UserError:

@@ -99,10 +99,9 @@ def library_versions(engine):
 
 
 def _weights_file(weights):
-    file = weights if str(weights).endswith(".pdparams") else str(weights) + ".pdparams"
-    if not os.path.isfile(file):
-        raise UserError(f"pretrained model not found: {file}")
-    return file
+    from ..engine.checkpoint import weights_file  # imports Paddle: only when weights are given
+
+    return weights_file(str(weights))
 
 
 def cache_key(weights, engine, arch=None):
