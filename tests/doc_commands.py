@@ -3,7 +3,8 @@
 import re
 
 DOCS = ["README.md", "README_cn.md", "docs/models.md", "docs/datasets.md", "docs/training.md",
-        "docs/deployment.md", "docs/benchmarks.md"]
+        "docs/deployment.md", "docs/benchmarks.md", "docs/weights.md", "docs/engines.md",
+        "docs/memory.md", "docs/robustness.md"]
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 
