@@ -33,7 +33,8 @@ MAX_UPLOAD = "50mb"
 ModelChoice = namedtuple("ModelChoice", ["label", "options"])
 ModelChoice.__doc__ = """A model the page offers: ``label`` shown in the list, ``options`` the
 keyword arguments of :class:`ppmirnet.Restorer` that load it (``weights=``,
-``model_dir=`` or ``onnx_file=``, plus anything else it needs)."""
+``model_dir=`` or ``onnx_file=``, plus anything else it needs), or ``model=``
+with a name of :data:`ppmirnet.zoo.MODELS` (:meth:`ppmirnet.Restorer.from_pretrained`)."""
 
 
 def _local_models(root="."):
@@ -50,8 +51,15 @@ def _local_models(root="."):
     return found
 
 
+def _named_models():
+    """The authors' checkpoints by name (``ppmirnet models``): fetched and converted when first picked."""
+    from .zoo import MODELS
+
+    return [ModelChoice(f"named: {name} ({model.task})", {"model": name}) for name, model in MODELS.items()]
+
+
 #: Functions returning lists of :class:`ModelChoice`; :func:`list_models` calls each.
-MODEL_SOURCES = [_local_models]
+MODEL_SOURCES = [_local_models, _named_models]
 
 
 def add_model_source(source):
@@ -124,7 +132,8 @@ class DemoBackend:
             from .restorer import Restorer
 
             kwargs = dict(self.models[label].options, device=self.device, **options)
-            self._cache[key] = Restorer(**kwargs)
+            name = kwargs.pop("model", None)
+            self._cache[key] = Restorer.from_pretrained(name, **kwargs) if name else Restorer(**kwargs)
             while len(self._cache) > 2:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)

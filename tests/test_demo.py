@@ -109,11 +109,23 @@ def test_page_options_follow_what_restorer_takes():
     assert {"tile", "tile_overlap", "device", "weights"} <= demo.restorer_option_names()
 
 
-def test_the_command_without_a_model_says_what_to_do(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert commands.main(["demo", "--port", "1"]) == 1
-    assert capsys.readouterr().err == ("error: no model to offer: train one (ppmirnet train -c "
-                                       "configs/mirnet_lite.yaml), or pass --weights, --model_dir or --onnx_file\n")
+def test_named_models_are_offered_and_restore_like_from_pretrained(tmp_path, monkeypatch):
+    import shutil
+
+    from helpers import ROOT
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    shutil.copy(f"{ROOT}/tests/fixtures/pth/mirnetv2_zip.pth", mirror / "real_denoising.pth")
+    monkeypatch.setenv("PPMIRNET_DOWNLOAD_MIRROR", str(mirror))
+    monkeypatch.setenv("PPMIRNET_HOME", str(tmp_path / "home"))
+    labels = [c.label for c in demo.list_models()]
+    assert "named: mirnetv2_sidd (real denoising (SIDD))" in labels and len(
+        [label for label in labels if label.startswith("named: ")]) == 12
+    backend = demo.DemoBackend(demo.list_models(), device="cpu", output_dir=str(tmp_path / "out"))
+    image = np.random.default_rng(3).integers(0, 256, (28, 36, 3), dtype=np.uint8)
+    restored = backend.restorer("named: mirnetv2_sidd (real denoising (SIDD))")(image)
+    np.testing.assert_array_equal(restored, Restorer.from_pretrained("mirnetv2_sidd", device="cpu")(image))
 
 
 @pytest.mark.skipif(find_chromium() is None, reason="needs Debian's chromium (apt-get install chromium)")
