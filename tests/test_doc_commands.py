@@ -11,6 +11,7 @@ authors' addresses are not reachable from CI).
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,7 +80,7 @@ NOT_RUN = {
     "python tools/train.py -c configs/mirnet_sidd.yaml": _SIDD_TRAIN,
     "python tools/train.py -c configs/mirnet_sidd.yaml -o Global.resume=auto": _SIDD_TRAIN,
     "python tools/train.py -c configs/mirnet_sidd.yaml -o Global.auto_cast=amp": _SIDD_TRAIN + " (AMP needs a GPU)",
-    "python -m paddle.distributed.launch --nnodes 2 --master 10.0.0.1:8090 --rank 0 tools/train.py -c "
+    "python -m paddle.distributed.launch --nnodes 2 --master $MASTER_ADDR:8090 --rank 0 tools/train.py -c "
     "configs/mirnet_sidd.yaml": "needs two machines and SIDD; tests/test_robustness.py runs two launchers on "
     "127.0.0.1 as two nodes of one CPU job",
     "python -m paddle.distributed.launch --gpus 0,1 --log_dir output/launch tools/train.py -c configs/mirnet_sidd.yaml "
@@ -170,6 +171,8 @@ def test_the_commands_run_on_a_cpu(tmp_path):
         if command in NOT_RUN:
             continue
         actual = OVERRIDES.get(command, command)
+        # A command that names a machine other than this one is never run here.
+        assert not re.search(r"\b(?!127\.)\d{1,3}(\.\d{1,3}){3}\b", actual), actual
         proc = subprocess.run(["bash", "-c", actual], cwd=root, env=env, capture_output=True, text=True,
                               timeout=900)
         assert proc.returncode == 0, f"{actual}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
