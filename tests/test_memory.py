@@ -320,12 +320,14 @@ def test_predict_restores_in_tiles_within_a_small_budget(small_weights, tmp_path
     budget = (model.engine_peak(192, 192) + model.engine_peak(512, 512)) // 2 + arrays
     assert model.engine_peak(512, 512) + arrays > budget
     proc = run_cli("-c", PEAK_RSS, "tools/predict.py", "--weights", small_weights, "--input", str(src),
-                   "--output", str(tmp_path / "out"), "--max_memory", str(budget), "--device", "cpu")
+                   "--output", str(tmp_path / "out"), "--max_memory", str(budget), "--device", "cpu",
+                   "--engine", "dygraph")
     assert proc.returncode == 0, proc.stderr
     assert "photo.png: 512x512 restored in tiles of " in proc.stderr
     assert peak_bytes(proc.stderr) <= budget, (peak_bytes(proc.stderr), budget)
     tiled = cv2.imread(str(tmp_path / "out" / "photo.png")).astype(np.float64)
-    whole = Restorer(small_weights, device="cpu", max_memory="8G").run(str(src), str(tmp_path / "whole"))
+    whole = Restorer(small_weights, engine="dygraph", device="cpu", max_memory="8G").run(
+        str(src), str(tmp_path / "whole"))
     whole = cv2.imread(whole[0]).astype(np.float64)
     # The seams stay within the documented tolerance (plus the rounding to 8 bits).
     assert np.abs(tiled - whole).max() <= memory.SEAM_TOLERANCE * 255 + 1

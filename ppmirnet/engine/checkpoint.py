@@ -63,7 +63,10 @@ def weights_file(path):
     """
     file = path if path.endswith(".pdparams") else path + ".pdparams"
     if not os.path.isfile(file) and os.path.isfile(path):
-        file = path  # another extension (a .pth given by mistake is then named as such)
+        if _known_other_kind(path):
+            raise UserError(wrong_kind(path))
+        # Another extension is read as given: a .pth given by mistake is then named by what it holds.
+        file = path
     if not os.path.isfile(file):
         if os.path.exists(path):
             raise UserError(wrong_kind(path))
@@ -103,6 +106,14 @@ _KINDS = {
     ".yaml": "a config, not weights",
     ".yml": "a config, not weights",
 }
+
+
+def _known_other_kind(path):
+    """Whether ``path``'s extension says it is no weights file (a PyTorch checkpoint is read to tell)."""
+    from ..processing import IMAGE_EXTENSIONS
+
+    ext = os.path.splitext(path)[1].lower()
+    return (ext in _KINDS and ext not in (".pth", ".pt")) or ext in IMAGE_EXTENSIONS
 
 
 def wrong_kind(path):
