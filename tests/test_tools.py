@@ -330,7 +330,7 @@ def test_export_flags(lite_root, weights, tmp_path, capsys, monkeypatch):
 
     calls = []
     monkeypatch.setattr(ppmirnet.export, "export_inference_model",
-                        lambda model, save_dir, legacy_format=False: calls.append((save_dir, legacy_format)) or [])
+                        lambda model, save_dir, legacy_format=False, forms=None: calls.append((save_dir, legacy_format)) or [])
     w, _ = weights
     base = _common(lite_root, tmp_path, w) + ["-o", f"Global.save_inference_dir={tmp_path / 'cfg'}"]
     for flags, expected in (([], (str(tmp_path / "cfg"), False)),

@@ -282,7 +282,7 @@ def test_device_accepts_gpu_n_and_the_launcher_assigns_the_card(tmp_path):
     config.write_text(open(LITE_CONFIG).read())
     assert load_config(str(config), ["Global.device=gpu:1"])["Global"]["device"] == "gpu:1"
     from ppmirnet.errors import ConfigError
-    with pytest.raises(ConfigError, match="Global.device is 'cuda:0', expected cpu, gpu or gpu:N"):
+    with pytest.raises(ConfigError, match="Global.device is 'cuda:0', expected auto, cpu, gpu or gpu:N"):
         load_config(str(config), ["Global.device=cuda:0"])
     if not paddle.is_compiled_with_cuda():
         with pytest.raises(UserError, match="Global.device is gpu:1 but this PaddlePaddle has no usable GPU"):
