@@ -68,3 +68,45 @@ def restore_and_report(runner, inputs, output_dir, batch_size=1, tile=0, tile_ov
     if failed:
         raise failed
     return timer
+
+
+def add_front_end_args(parser, default_output):
+    """The image, output, tiling, memory-budget and report flags of the ``deploy/`` front ends."""
+    from ..cli import str2bool
+
+    parser.add_argument("--image_dir", required=True, help="an image file or a folder of images")
+    parser.add_argument("--image_dir_right", default=None,
+                        help="dual-pixel models: the right views (a file, or a folder with the file "
+                             "names of --image_dir)")
+    parser.add_argument("--output_dir", default=default_output)
+    parser.add_argument("--cpu_threads", type=int, default=2)
+    parser.add_argument("--batch_size", type=int, default=1)
+    parser.add_argument("--tile", type=int, default=0,
+                        help="tile size (multiple of 8) for large images; 0 = whole image")
+    parser.add_argument("--tile_overlap", type=int, default=32)
+    parser.add_argument("--max_memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 3G or 512M: images that would need more are restored in "
+                             "the largest tiles that fit (default: half the memory available at start; "
+                             "ignored with --tile)")
+    parser.add_argument("--benchmark", type=str2bool, default=False)
+    parser.add_argument("--save_log_path", default=None)
+
+
+def run_front_end(args, make_predictor):
+    """Restore as ``args`` (of :func:`add_front_end_args`) say with ``make_predictor()``.
+
+    Inputs, settings, outputs and the memory budget are checked before the
+    predictor is built, so a mistake costs no model loading.
+    """
+    from .. import memory
+    from ..files import check_budget, check_inputs_fit
+
+    inputs = processing.list_inputs(args.image_dir, args.image_dir_right)
+    check_settings(args.batch_size, args.tile, args.tile_overlap)
+    plan_outputs(inputs, args.output_dir)
+    budget = None if args.tile else memory.make_budget(args.max_memory)
+    check_budget(inputs, budget)
+    predictor = make_predictor()
+    check_inputs_fit(predictor, inputs, "the right views with --image_dir_right")
+    restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
+                       benchmark=args.benchmark, save_log_path=args.save_log_path, budget=budget)
