@@ -13,7 +13,11 @@ squares; per (family, engine) the two widths then give
 
     per_pixel = a * width + b        width = n_feat * sum_i (chan_factor^i / 4^i)
     fixed     = base + m * parameter bytes
+    overhead  = base' + m' * parameter bytes   (peak - loaded - per_pixel * pixels)
 
+``fixed`` predicts a fresh process; ``overhead`` is what a running process
+adds to its own resident memory once the engine is loaded (the libraries'
+share of ``fixed`` differs between machines, so runs read it off themselves).
 (``width`` is the feature channels per input pixel summed over the scales: a
 level i holds n_feat * chan_factor^i channels on 1/4^i of the pixels).
 The fitted coefficients, the raw measurements, the machine and the date are
@@ -130,33 +134,44 @@ def fit(raw):
     lines = {}
     for r in raw:
         key = (r["arch"]["name"], r["engine"], json.dumps(r["arch"], sort_keys=True))
-        lines.setdefault(key, []).append((r["size"] ** 2, r["peak"]))
+        lines.setdefault(key, []).append((r["size"] ** 2, r["peak"], r.get("loaded")))
     points = {}
     for (family, engine, arch), pts in lines.items():
         arch = json.loads(arch)
-        fixed, per_pixel = fit_line(*zip(*pts))
+        pixels, peaks, loaded = zip(*pts)
+        fixed, per_pixel = fit_line(pixels, peaks)
+        # What the engine adds to the process as it was once loaded, besides the
+        # per-pixel part: the part of ``fixed`` that does not depend on the machine's
+        # libraries (those are in ``loaded``, which a run reads off itself).
+        overhead = None
+        if None not in loaded:
+            overhead = max(float(np.mean([p - per_pixel * n - l for n, p, l in pts])), 0.0)
         print(f"{family} n_feat={arch['n_feat']} {engine}: {fixed / 2**20:.0f} MiB + "
-              f"{per_pixel / 1024:.2f} KiB/pixel")
+              f"{per_pixel / 1024:.2f} KiB/pixel" +
+              ("" if overhead is None else f" (loaded + {overhead / 2**20:.0f} MiB)"))
         points.setdefault((family, engine), []).append(
-            (feature_width(arch), param_bytes(arch), fixed, per_pixel, arch))
+            (feature_width(arch), param_bytes(arch), fixed, per_pixel, overhead, arch))
     coefficients = {}
     for (family, engine), pts in points.items():
         pts.sort(key=lambda p: -p[0])  # the default (widest) network first
-        w0, p0, f0, s0, _ = pts[0]
+        w0, p0, f0, s0, o0, _ = pts[0]
         if len(pts) > 1:
-            w1, p1, f1, s1, _ = pts[1]
+            w1, p1, f1, s1, o1, _ = pts[1]
             a = (s0 - s1) / (w0 - w1)
             m = max((f0 - f1) / (p0 - p1), 0.0)
+            mo = max((o0 - o1) / (p0 - p1), 0.0) if None not in (o0, o1) else 0.0
             scaling = "fitted on two widths"
         else:
             # One width measured: per-pixel cost proportional to the width, the fixed part
             # that of the default network (too high, so safe, for narrower ones).
-            a, m = s0 / w0, 0.0
+            a, m, mo = s0 / w0, 0.0, 0.0
             scaling = "proportional to the width (one width measured)"
-        coefficients[f"{family}/{engine}/cpu"] = {
-            "per_pixel_per_width": round(a, 3), "per_pixel": round(s0 - a * w0, 1),
-            "fixed": round(f0 - m * p0), "fixed_per_param_byte": round(m, 3),
-            "default_width": w0, "default_param_bytes": p0, "scaling": scaling}
+        row = {"per_pixel_per_width": round(a, 3), "per_pixel": round(s0 - a * w0, 1),
+               "fixed": round(f0 - m * p0), "fixed_per_param_byte": round(m, 3)}
+        if o0 is not None:
+            row.update(overhead=round(max(o0 - mo * p0, 0.0)), overhead_per_param_byte=round(mo, 3))
+        row.update(default_width=w0, default_param_bytes=p0, scaling=scaling)
+        coefficients[f"{family}/{engine}/cpu"] = row
     return coefficients
 
 

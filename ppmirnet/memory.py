@@ -244,9 +244,13 @@ class MemoryModel:
         engine (str): ``dygraph``, ``paddle-inference``, ``onnx`` or ``openvino``.
         device (str): ``cpu`` or ``gpu``.
         param_bytes (int): the network's parameter bytes (default: from ``arch``).
+        resident (int or None): bytes the running process holds with the engine
+            already loaded (:func:`current_rss`). The fixed part is then this plus
+            the engine's measured overhead, instead of the table's fresh process,
+            whose libraries' share differs between machines and library builds.
     """
 
-    def __init__(self, arch, engine, device="cpu", param_bytes=None):
+    def __init__(self, arch, engine, device="cpu", param_bytes=None, resident=None):
         table = _table()
         self.engine = engine
         self.device = "gpu" if str(device).startswith("gpu") else "cpu"
@@ -258,9 +262,9 @@ class MemoryModel:
             # Only the network's name (serving): its default width and depth, no Paddle needed.
             row = rows[key]
             self.arch = dict(arch)
-            self.per_pixel = row["per_pixel_per_width"] * row["default_width"] + row["per_pixel"]
-            self.fixed = row["fixed"] + row["fixed_per_param_byte"] * row["default_param_bytes"]
             param_bytes = row["default_param_bytes"]
+            self.per_pixel = row["per_pixel_per_width"] * row["default_width"] + row["per_pixel"]
+            self.fixed = _fixed(row, param_bytes, resident)
         elif arch is not None and key in rows:
             row = rows[key]
             self.arch = arch_of(arch)
@@ -268,13 +272,13 @@ class MemoryModel:
             if param_bytes is None:
                 param_bytes = _param_bytes(self.arch)
             self.per_pixel = row["per_pixel_per_width"] * width + row["per_pixel"]
-            self.fixed = row["fixed"] + row["fixed_per_param_byte"] * param_bytes
+            self.fixed = _fixed(row, param_bytes, resident)
         else:
             # Unknown network (an exported program): the costliest default network of the table.
             self.arch = None
             self.per_pixel, self.fixed = max(
                 (row["per_pixel_per_width"] * row["default_width"] + row["per_pixel"],
-                 row["fixed"] + row["fixed_per_param_byte"] * row["default_param_bytes"])
+                 _fixed(row, row["default_param_bytes"], resident))
                 for row in rows.values())
         # A line fitted on two widths may go below the network's own input and output
         # for a far narrower one: never predict less than those.
@@ -301,6 +305,15 @@ class MemoryModel:
         return (f"MemoryModel({self.arch['name'] if self.arch else 'unknown network'}, {self.engine}, "
                 f"{self.device}: {format_size(self.fixed)} + {self.per_pixel / 1024:.1f} KiB/pixel"
                 f"{', estimate' if self.estimate else ''})")
+
+
+def _fixed(row, param_bytes, resident):
+    """The fixed part of a table row: a fresh process's, or ``resident`` plus the engine's overhead."""
+    if resident is not None and "overhead" in row:
+        return resident + row["overhead"] + row["overhead_per_param_byte"] * param_bytes
+    fresh = row["fixed"] + row["fixed_per_param_byte"] * param_bytes
+    # A row without a measured overhead: never below what the process already holds.
+    return max(fresh, resident or 0)
 
 
 def _param_bytes(arch):
@@ -457,4 +470,7 @@ def model_for(runner):
         if model is not None and hasattr(model, "parameters"):
             params = sum(4 * int(math.prod(p.shape)) for p in model.parameters())
         inner = getattr(inner, "runner", None)
-    return MemoryModel(runner_arch(runner), engine, device, params)
+    # On a CPU the engine's memory adds to what this process already holds
+    # (libraries, weights, and in training the model and its optimizer).
+    resident = current_rss() if device == "cpu" else None
+    return MemoryModel(runner_arch(runner), engine, device, params, resident=resident or None)

@@ -6,13 +6,13 @@ Do not edit by hand: rerun the script. Bytes; see the script for the model.
 MEASURED_ON = {"machine": "AMD EPYC, 2 cores shared with other work, 2 threads, 23 GiB", "date": "2026-12-07", "sizes": {"dygraph": [96, 160, 224], "onnx": [96, 192, 384, 512], "openvino": [96, 192, 384, 512], "paddle-inference": [256, 512]}, "paddle-inference": "MIRNet only, taken from benchmarks/README.md (harness peak RSS, 2026-11-24)", "versions": {"paddlepaddle": "3.3.1", "onnxruntime": "1.32.0", "openvino": "2026.4.1-22982-e213a147257-releases/2026/4"}}
 
 COEFFICIENTS = {
-    "MIRNet/dygraph/cpu": {"per_pixel_per_width": 56.608, "per_pixel": 929.0, "fixed": 431349367, "fixed_per_param_byte": 1.162, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
-    "MIRNet/onnx/cpu": {"per_pixel_per_width": 47.627, "per_pixel": -49.9, "fixed": 115889333, "fixed_per_param_byte": 2.297, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
-    "MIRNet/openvino/cpu": {"per_pixel_per_width": 55.188, "per_pixel": 550.9, "fixed": 220411197, "fixed_per_param_byte": 2.019, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNet/dygraph/cpu": {"per_pixel_per_width": 56.608, "per_pixel": 929.0, "fixed": 431349367, "fixed_per_param_byte": 1.162, "overhead": 4331673, "overhead_per_param_byte": 0.136, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNet/onnx/cpu": {"per_pixel_per_width": 47.627, "per_pixel": -49.9, "fixed": 115889333, "fixed_per_param_byte": 2.297, "overhead": 0, "overhead_per_param_byte": 0.0, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
+    "MIRNet/openvino/cpu": {"per_pixel_per_width": 55.188, "per_pixel": 550.9, "fixed": 220411197, "fixed_per_param_byte": 2.019, "overhead": 4020241, "overhead_per_param_byte": 0.422, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "fitted on two widths"},
     "MIRNet/paddle-inference/cpu": {"per_pixel_per_width": 185.762, "per_pixel": 0.0, "fixed": 1024109227, "fixed_per_param_byte": 0.0, "default_width": 112.0, "default_param_bytes": 127149676, "scaling": "proportional to the width (one width measured)"},
-    "MIRNetV2/dygraph/cpu": {"per_pixel_per_width": 54.151, "per_pixel": 816.9, "fixed": 428152333, "fixed_per_param_byte": 2.093, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
-    "MIRNetV2/onnx/cpu": {"per_pixel_per_width": 22.176, "per_pixel": 88.8, "fixed": 99841308, "fixed_per_param_byte": 1.535, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
-    "MIRNetV2/openvino/cpu": {"per_pixel_per_width": 23.963, "per_pixel": 70.9, "fixed": 179556705, "fixed_per_param_byte": 1.686, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
+    "MIRNetV2/dygraph/cpu": {"per_pixel_per_width": 54.151, "per_pixel": 816.9, "fixed": 428152333, "fixed_per_param_byte": 2.093, "overhead": 6200036, "overhead_per_param_byte": 1.038, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
+    "MIRNetV2/onnx/cpu": {"per_pixel_per_width": 22.176, "per_pixel": 88.8, "fixed": 99841308, "fixed_per_param_byte": 1.535, "overhead": 0, "overhead_per_param_byte": 0.0, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
+    "MIRNetV2/openvino/cpu": {"per_pixel_per_width": 23.963, "per_pixel": 70.9, "fixed": 179556705, "fixed_per_param_byte": 1.686, "overhead": 15826328, "overhead_per_param_byte": 0.279, "default_width": 121.25, "default_param_bytes": 23434240, "scaling": "fitted on two widths"},
 }
 
 # (arch, engine, size, loaded, peak) as measured

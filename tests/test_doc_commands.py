@@ -207,3 +207,16 @@ def test_the_readmes_follow_the_template_and_mirror_each_other():
     # Every docs/ page the README links to exists.
     for page in re.findall(r"\]\((docs/[a-z_]+\.md)", en):
         assert os.path.exists(os.path.join(ROOT, page)), page
+    # The results table: every named model links its authors' file, its inference-model
+    # command and the training log of a lite run, in both languages.
+    from ppmirnet.zoo import MODELS
+
+    for text in (en, cn):
+        for name, model in MODELS.items():
+            rows = [line for line in text.split("\n") if line.startswith(f"| [`{name}`](")]
+            assert len(rows) == 1, name
+            assert rows[0].startswith(f"| [`{name}`]({model.source['url']}) |"), rows[0]
+            assert f"`ppmirnet export --model {name}`" in rows[0], rows[0]
+            logs = re.findall(r"\]\((docs/logs/[a-z0-9_]+\.log)\)", rows[0])
+            assert len(logs) == 1 and os.path.exists(os.path.join(ROOT, logs[0])), rows[0]
+            assert "[Eval] psnr:" in _read(logs[0])

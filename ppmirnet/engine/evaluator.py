@@ -30,14 +30,11 @@ def _budgeted(runner, budget, log, image_name):
     """``runner`` run whole on a batch whose predicted peak fits ``budget``, else in tiles, said in ``log``."""
     from .. import memory, processing
 
-    import copy
-
-    model = copy.copy(memory.model_for(runner))
+    # Made now, not at the start: the evaluating process already holds its model
+    # and data, which is what the network's memory adds to (memory.model_for).
+    model = memory.model_for(runner)
     if model is None:
         return runner
-    # The evaluating process already holds its model and data: that, not a
-    # fresh process, is what the network's memory adds to.
-    model.fixed = max(model.fixed, memory.current_rss())
     position = [0]
 
     def run(batch):
