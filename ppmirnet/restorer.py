@@ -183,9 +183,10 @@ class Restorer:
         if runtime == "dygraph":
             self.runner = self._dygraph(weights, config, cpu_threads)
         else:
-            from .inference.engines import build_runner, exported_model
+            from .inference.engines import build_runner, check_device, exported_model
 
             model = model_dir or onnx_file
+            check_device(runtime, self.device)
             if weights is not None:
                 from .config import load_config
                 from .engine.env import default_cpu_threads

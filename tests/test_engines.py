@@ -14,6 +14,7 @@ from ppmirnet.inference import engines
 from ppmirnet.inference.openvino_runtime import OpenVinoPredictor
 from ppmirnet.modeling import MIRNet, MIRNetV2, arch_section
 
+# Narrow and shallow (MIRNet-v2 always has 4 groups): every op of the network, exported fast.
 NETWORKS = {
     "mirnet": lambda: MIRNet(n_feat=8, n_RRG=1, n_MSRB=1),
     "mirnetv2": lambda: MIRNetV2(n_feat=16, n_MRB=1),
@@ -41,7 +42,15 @@ def network(request, home, tmp_path_factory):
     model.eval()
     weights = str(tmp_path_factory.mktemp(request.param) / "w.pdparams")
     save_weights(weights, model.state_dict(), arch_section(model))
-    return request.param, model, weights
+    return request.param, model, weights, {}
+
+
+def _restorer(network, engine):
+    """The network's Restorer on ``engine``, tiled, with the self-ensemble; made once per module."""
+    _, _, weights, made = network
+    if engine not in made:
+        made[engine] = Restorer(weights, engine=engine, tile=32, tile_overlap=8, ensemble=True, cpu_threads=2)
+    return made[engine]
 
 
 def _reference(model, x):
@@ -51,15 +60,15 @@ def _reference(model, x):
 
 @pytest.mark.parametrize("engine", EXPORTED)
 def test_every_engine_run_from_weights_matches_dygraph(network, engine):
-    name, model, weights = network
-    restorer = Restorer(weights, engine=engine, cpu_threads=2)
+    name, model, _, _ = network
+    restorer = _restorer(network, engine)
     assert restorer.engine == engine and restorer.device == "cpu"
     channels = model.arch["in_channels"]
     assert restorer.dual_pixel == (channels == 6)
     rng = np.random.default_rng(0)
     for batch, h, w in SHAPES:
         x = rng.random((batch, channels, h, w), dtype=np.float32)
-        got = restorer.runner(x)
+        got = restorer.runner.runner(x)  # the engine's own runner, inside the self-ensemble
         assert got.shape == (batch, 3, h, w)
         # Measured: below 2e-6 on every engine.
         assert np.abs(got - _reference(model, x)).max() < 1e-4, (name, engine, h, w)
@@ -96,11 +105,11 @@ def test_openvino_refuses_a_program_exported_for_paddle_inference(tmp_path):
 def test_tiles_ensemble_and_dual_pixel_pairs_on_every_engine(network, engine):
     """Restorer on a uint8 image (a left/right pair for the defocus model), tiled, with the x8
     self-ensemble: every engine gives the dygraph network's result."""
-    name, model, weights = network
+    name, model, _, _ = network
     rng = np.random.default_rng(2)
     left = (rng.random((45, 61, 3)) * 255).astype(np.uint8)
     right = (rng.random((45, 61, 3)) * 255).astype(np.uint8) if name == "defocus" else None
-    restorer = Restorer(weights, engine=engine, tile=32, tile_overlap=8, ensemble=True, cpu_threads=2)
+    restorer = _restorer(network, engine)
     got = restorer(left, right=right)
 
     class Direct:  # the network itself, outside Restorer and every engine
@@ -229,9 +238,16 @@ def test_restorer_weights_default_to_auto(weights_file, monkeypatch):
     import ppmirnet.restorer as restorer_module
 
     monkeypatch.setattr(restorer_module, "_auto_device", lambda runtime: ("cpu", "device: auto -> cpu"))
+    # What is built for the chosen engine (export and runner are tested above): recorded only.
+    exported, runners = [], []
+    monkeypatch.setattr(engines, "exported_model",
+                        lambda weights, engine, config=None, log=print: exported.append(engine) or "m")
+    monkeypatch.setattr(engines, "build_runner",
+                        lambda engine, model, device="cpu", cpu_threads=2: runners.append(engine) or (lambda b: b))
     assert Restorer(weights_file).engine == "openvino"
     monkeypatch.setattr(engines, "installed", lambda engine: engine in ("paddle-inference", "dygraph"))
     assert Restorer(weights_file).engine == "paddle-inference"
+    assert exported == runners == ["openvino", "paddle-inference"]
     # A machine whose Paddle sees a GPU: dygraph on the GPU, as before engines could be chosen.
     monkeypatch.setattr(engines, "installed", lambda engine: True)
     monkeypatch.setattr(restorer_module, "_auto_device", lambda runtime: ("gpu", "device: auto -> gpu"))

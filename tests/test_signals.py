@@ -10,11 +10,8 @@ import time
 
 import pytest
 
-from ppmirnet.config import load_config
 from ppmirnet.engine import checkpoint as ckpt
-from ppmirnet.engine import evaluator
-from ppmirnet.engine.stop import Interrupted, StopFlag
-from ppmirnet.engine.trainer import Trainer
+from ppmirnet.engine.stop import StopFlag
 
 from helpers import ROOT
 from lite_helpers import LITE_CONFIG, launch_training, read, tiny_overrides, train_lines
@@ -137,61 +134,71 @@ def test_ctrl_c_with_loader_workers_stops_without_worker_tracebacks(lite_root, t
     print(f"SIGINT (2 workers): exited {seconds:.2f} s after the signal, at global step {step}")
 
 
-# -- in-process: where the signal lands ------------------------------------------------------
+# -- where the signal lands ------------------------------------------------------------
+# Each in a process of its own: a signal sent to the test process itself could be
+# taken by a thread of a native library an earlier test loaded there.
 
-def _cfg(lite_root, out, **extra):
-    return load_config(LITE_CONFIG, tiny_overrides(lite_root, str(out), **extra))
+def _train_with(tmp_path, lite_root, setup, overrides):
+    """``tools/train.py`` in a child whose ``setup`` (Python source) runs first; ``(proc, out)``."""
+    out = tmp_path / "o"
+    script = (
+        "import os, signal, sys\n"
+        + setup +
+        "from ppmirnet.cli import run_tool\n"
+        "from ppmirnet.commands import train\n"
+        "code = run_tool(train.main, sys.argv[1:])\n"
+        "# The handlers of before the run are back.\n"
+        "print('handler after the run:', signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)\n"
+        "sys.exit(code)\n"
+    )
+    env = dict(os.environ, GLOG_minloglevel="2", PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, "-c", script, "-c", LITE_CONFIG, "-o",
+                           *tiny_overrides(lite_root, str(out), **overrides)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return proc, out
 
 
-def test_a_signal_during_validation_abandons_it(lite_root, tmp_path, monkeypatch):
+def test_a_signal_during_validation_abandons_it(lite_root, tmp_path):
     """Validation is abandoned at the next batch, ``latest`` saved, no best_model."""
-    trainer = Trainer(_cfg(lite_root, tmp_path, **{"Global.eval_interval": 1,
-                                                   "DataLoader.Eval.sampler.batch_size": 1}))
-    batches = []
-    real = evaluator.DygraphRunner.__call__
-
-    def runner(self, noisy):
-        batches.append(len(batches))
-        if len(batches) == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(self, noisy)
-
-    monkeypatch.setattr(evaluator.DygraphRunner, "__call__", runner)
-    with pytest.raises(Interrupted) as err:
-        trainer.train()
-    assert err.value.exit_code == 128 + signal.SIGTERM
-    m = STOPPED.search(str(err.value))
-    assert m[6] == ", validation abandoned" and m[5] == str(trainer.iters_per_epoch)
-    assert batches == [0]  # the other validation images were not restored
-    assert len(trainer.eval_loader) > 1
-    _, _, states = ckpt.load_checkpoint(str(tmp_path / "latest"))
-    assert int(states["global_step"]) == trainer.iters_per_epoch
-    assert not os.path.exists(tmp_path / "best_model.pdparams")
-    # The handlers of before the run are back.
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    calls = tmp_path / "calls"
+    setup = (
+        "from ppmirnet.engine import evaluator\n"
+        "real = evaluator.DygraphRunner.__call__\n"
+        "def runner(self, noisy):\n"
+        f"    with open({str(calls)!r}, 'a') as f:\n"
+        "        f.write('x')\n"
+        f"    if os.path.getsize({str(calls)!r}) == 1:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return real(self, noisy)\n"
+        "evaluator.DygraphRunner.__call__ = runner\n"
+    )
+    proc, out = _train_with(tmp_path, lite_root, setup, {"Global.eval_interval": 1,
+                                                         "DataLoader.Eval.sampler.batch_size": 1})
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert "Traceback" not in proc.stderr
+    m = STOPPED.search(proc.stderr.splitlines()[-1])
+    per_epoch = int(re.search(r"(\d+) iterations per epoch", read(out / "train.log"))[1])
+    assert m[6] == ", validation abandoned" and m[5] == str(per_epoch) and per_epoch > 1
+    # The other validation images (4 of them) were not restored.
+    assert calls.read_text() == "x"
+    _, _, states = ckpt.load_checkpoint(str(out / "latest"))
+    assert int(states["global_step"]) == per_epoch
+    assert not os.path.exists(out / "best_model.pdparams")
+    assert "handler after the run: True" in proc.stdout
 
 
 def test_a_signal_before_training_starts_exits_at_once(lite_root, tmp_path):
-    # In a process of its own: a signal sent to the test process itself would reach
-    # every native library the earlier tests loaded there.
-    script = (
-        "import os, signal, sys\n"
+    setup = (
         "from ppmirnet.engine import trainer\n"
         "def build_model(arch):\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    sys.exit('the signal did not stop the run')\n"
         "trainer.build_model = build_model\n"
-        "from ppmirnet.cli import run_tool\n"
-        "from ppmirnet.commands import train\n"
-        "sys.exit(run_tool(train.main, sys.argv[1:]))\n"
     )
-    env = dict(os.environ, GLOG_minloglevel="2", PYTHONPATH=ROOT)
-    proc = subprocess.run([sys.executable, "-c", script, "-c", LITE_CONFIG, "-o",
-                           *tiny_overrides(lite_root, str(tmp_path / "o"))],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc, out = _train_with(tmp_path, lite_root, setup, {})
     assert proc.returncode == 128 + signal.SIGINT, proc.stderr
     assert proc.stderr.splitlines()[-1] == "error: stopped by SIGINT before training started"
-    assert not os.path.exists(tmp_path / "o" / "latest.pdparams")
+    assert not os.path.exists(out / "latest.pdparams")
 
 
 def test_stop_flag_second_signal_and_launcher_repeats(monkeypatch):

@@ -185,13 +185,23 @@ def exported_model(weights, engine, config=None, log=print):
     return _model_path(entry, engine)
 
 
+def check_device(engine, device):
+    """Refuse, before anything is exported, an ``engine`` that cannot run on ``device`` here."""
+    if engine == "paddle-inference":
+        from .paddle_predictor import PredictorOptions, check_device_support
+
+        check_device_support(PredictorOptions(use_gpu=device == "gpu"))
+    elif engine == "openvino" and device == "gpu":
+        raise UserError("the openvino engine runs on CPU here: use --device cpu, or another engine")
+
+
 def build_runner(engine, model, device="cpu", cpu_threads=2):
     """The runner of an exported ``model`` (folder or ONNX file) on ``engine``."""
+    check_device(engine, device)
     if engine == "paddle-inference":
-        from .paddle_predictor import PaddlePredictor, PredictorOptions, check_device_support
+        from .paddle_predictor import PaddlePredictor, PredictorOptions
 
         options = PredictorOptions(use_gpu=device == "gpu", cpu_threads=cpu_threads)
-        check_device_support(options)
         return PaddlePredictor(model, options, quiet=True)
     if engine == "onnx":
         from .onnx_runtime import OnnxPredictor
@@ -200,7 +210,5 @@ def build_runner(engine, model, device="cpu", cpu_threads=2):
     if engine == "openvino":
         from .openvino_runtime import OpenVinoPredictor
 
-        if device == "gpu":
-            raise UserError("the openvino engine runs on CPU here: use --device cpu, or another engine")
         return OpenVinoPredictor(model, cpu_threads)
     raise ValueError(f"engine {engine!r} has no exported runner")
