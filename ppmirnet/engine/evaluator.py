@@ -28,13 +28,17 @@ def sample_metrics(restored, clean, names=("psnr", "ssim"), protocol=None):
 
 def _budgeted(runner, budget, log, image_name):
     """``runner`` run whole on a batch whose predicted peak fits ``budget``, else in tiles, said in ``log``."""
+    import copy
+
     from .. import memory, processing
 
     # Made now, not at the start: the evaluating process already holds its model
-    # and data, which is what the network's memory adds to (memory.model_for).
-    model = memory.model_for(runner)
+    # and data, which is what the network's memory adds to (memory.model_for does
+    # so for the table's engines; a runner's own model is held to it here).
+    model = copy.copy(memory.model_for(runner))
     if model is None:
         return runner
+    model.fixed = max(model.fixed, memory.current_rss())
     position = [0]
 
     def run(batch):
