@@ -48,6 +48,18 @@ from .errors import UserError
 # to the system and other programs, and covers the model's error.
 DEFAULT_SHARE = 0.5
 
+# Default ceiling of the front ends that restore photos (predict, infer, Restorer,
+# the demo). Beyond tiles of about 512 pixels a larger tile only saves overlap
+# (MIRNet-v2 on a 12 MP photo: tiles of 512 spend 14% of their pixels on it, of
+# 1968 4%), while the memory it takes is the rest of the machine's. Under 3 GiB
+# both default networks restore a 12 MP photo in tiles of 512 or more on the CPU
+# engines (docs/memory.md). Evaluation and validation keep the share alone: whole
+# images give the protocol's scores.
+PHOTO_LIMIT = 3 * 2 ** 30
+# With the ceiling, a process that already holds much (an application embedding
+# Restorer) still gets this much above what it holds.
+MIN_ROOM = 2 ** 30
+
 # Bytes per pixel, besides the float32 input (4 * C_in), that restoring a
 # large image in tiles keeps alive at its peak (ppmirnet.processing.run_tiled
 # under ppmirnet.files.restore_files): the float32 output (12) and the blend
@@ -167,12 +179,14 @@ class Budget:
         return f"Budget(host={format_size(self.host)}{device}, {self.source})"
 
 
-def make_budget(max_memory=None, device="cpu", name="--max_memory"):
+def make_budget(max_memory=None, device="cpu", name="--max_memory", limit=None):
     """The :class:`Budget` of a run: ``max_memory`` (a size, see :func:`parse_size`) or the default.
 
     The default is :data:`DEFAULT_SHARE` of the memory available now (on a
-    GPU also of its free memory). ``max_memory`` applies to the host and, on
-    a GPU, to the device as well.
+    GPU also of its free memory), and on the host at most ``limit`` bytes
+    (:data:`PHOTO_LIMIT` for the front ends restoring photos) or what the
+    process holds plus :data:`MIN_ROOM`, if more. ``max_memory`` applies to
+    the host and, on a GPU, to the device as well.
     """
     if isinstance(max_memory, Budget):
         return max_memory
@@ -186,7 +200,12 @@ def make_budget(max_memory=None, device="cpu", name="--max_memory"):
     gpu = int(DEFAULT_SHARE * free) if free else None
     if host is None:
         return None  # nothing known: no automatic tiling
-    return Budget(host, gpu, f"{DEFAULT_SHARE:.0%} of the memory available at start; {name} sets it")
+    source = f"{DEFAULT_SHARE:.0%} of the memory available at start"
+    ceiling = None if limit is None else max(limit, current_rss() + MIN_ROOM)
+    if ceiling is not None and host > ceiling:
+        host = ceiling
+        source += f", at most {format_size(host)}"
+    return Budget(host, gpu, f"{source}; {name} sets it")
 
 
 # ------------------------------------------------------------------ the model

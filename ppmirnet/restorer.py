@@ -123,8 +123,8 @@ class Restorer:
         max_memory (str or int): memory budget (``"3G"``, ``"512M"``, bytes);
             without ``tile``, images whose predicted peak exceeds it are
             restored in the largest tiles that fit, and images that cannot fit
-            are refused (:mod:`ppmirnet.memory`). None: a share of the memory
-            available when the Restorer is made.
+            are refused (:mod:`ppmirnet.memory`). None: half the memory
+            available when the Restorer is made, at most 3 GiB (``PHOTO_LIMIT``).
 
     Raises:
         UserError: a missing or unreadable model, a bad option.
@@ -179,7 +179,7 @@ class Restorer:
         from . import memory
 
         # Made before the model loads: a share of what is available at start.
-        self.budget = memory.make_budget(max_memory, self.device, "max_memory")
+        self.budget = memory.make_budget(max_memory, self.device, "max_memory", memory.PHOTO_LIMIT)
         if runtime == "dygraph":
             self.runner = self._dygraph(weights, config, cpu_threads)
         else:

@@ -82,6 +82,19 @@ def test_default_budget_is_a_share_of_the_available_memory(monkeypatch):
     assert (budget.host, budget.device) == (4 * GiB, None)
     assert budget.source == "50% of the memory available at start; --max_memory sets it"
     assert memory.make_budget("3G").host == 3 * GiB
+    # The front ends restoring photos: at most PHOTO_LIMIT, or the process's own memory
+    # and MIN_ROOM if it holds more; an explicit size is taken as given.
+    assert memory.PHOTO_LIMIT == 3 * GiB
+    monkeypatch.setattr(memory, "current_rss", lambda: 500 * MiB)
+    budget = memory.make_budget(None, limit=memory.PHOTO_LIMIT)
+    assert budget.host == 3 * GiB
+    assert budget.source == ("50% of the memory available at start, at most 3.0 GiB; "
+                             "--max_memory sets it")
+    monkeypatch.setattr(memory, "current_rss", lambda: 2560 * MiB)
+    assert memory.make_budget(None, limit=memory.PHOTO_LIMIT).host == 2560 * MiB + GiB
+    monkeypatch.setattr(memory, "available_host_memory", lambda: 4 * GiB)
+    assert memory.make_budget(None, limit=memory.PHOTO_LIMIT).host == 2 * GiB
+    assert memory.make_budget("8G", limit=memory.PHOTO_LIMIT).host == 8 * GiB
 
 
 # ------------------------------------------------------------------ planning

@@ -49,7 +49,7 @@ def parse_args(argv=None, prog=None):
     p.add_argument("--tile_overlap", type=int, default=32)
     p.add_argument("--max_memory", default=None, metavar="SIZE",
                    help="memory budget, e.g. 3G or 512M: images that would need more are restored in the "
-                        "largest tiles that fit (default: half the memory available at start; "
+                        "largest tiles that fit (default: half the memory available at start, at most 3G; "
                         "ignored with --tile)")
     p.add_argument("--benchmark", type=str2bool, default=False, help="print the AutoLog-style timing report")
     p.add_argument("--save_log_path", default=None, help="also write the benchmark report here")
@@ -87,7 +87,8 @@ def main(argv=None, prog=None):
     inputs = processing.list_inputs(args.image_dir, args.image_dir_right)
     check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
-    budget = None if args.tile else memory.make_budget(args.max_memory, "gpu" if args.use_gpu else "cpu")
+    budget = None if args.tile else memory.make_budget(args.max_memory, "gpu" if args.use_gpu else "cpu",
+                                                        limit=memory.PHOTO_LIMIT)
     check_budget(inputs, budget)
     predictor = PaddlePredictor(args.model_dir, options, quiet=True)
     check_inputs_fit(predictor, inputs, "the right views with --image_dir_right")

@@ -54,7 +54,7 @@ def main(argv=None, prog=None):
     parser.add_argument("--max_memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 3G or 512M: images that would need more are "
                              "restored in the largest tiles that fit (default: half the memory "
-                             "available at start; ignored with --tile)")
+                             "available at start, at most 3G; ignored with --tile)")
     parser.add_argument("--ensemble", type=str2bool, nargs="?", const=True, default=False,
                         help="x8 self-ensemble (8 times slower)")
     parser.add_argument("--device", default=None, choices=("auto", "cpu", "gpu"),
@@ -87,7 +87,7 @@ def main(argv=None, prog=None):
     device = args.device or (cfg["Global"]["device"] if cfg else None)
     max_memory = args.max_memory if args.max_memory is not None else (
         cfg["Global"].get("max_memory") if cfg else None)
-    budget = None if args.tile else memory.make_budget(max_memory, device or "cpu")
+    budget = None if args.tile else memory.make_budget(max_memory, device or "cpu", limit=memory.PHOTO_LIMIT)
     check_budget(inputs, budget)
     if args.model is not None:
         from ..zoo import resolve

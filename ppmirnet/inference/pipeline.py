@@ -86,7 +86,7 @@ def add_front_end_args(parser, default_output):
     parser.add_argument("--tile_overlap", type=int, default=32)
     parser.add_argument("--max_memory", default=None, metavar="SIZE",
                         help="memory budget, e.g. 3G or 512M: images that would need more are restored in "
-                             "the largest tiles that fit (default: half the memory available at start; "
+                             "the largest tiles that fit (default: half the memory available at start, at most 3G; "
                              "ignored with --tile)")
     parser.add_argument("--benchmark", type=str2bool, default=False)
     parser.add_argument("--save_log_path", default=None)
@@ -104,7 +104,7 @@ def run_front_end(args, make_predictor):
     inputs = processing.list_inputs(args.image_dir, args.image_dir_right)
     check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
-    budget = None if args.tile else memory.make_budget(args.max_memory)
+    budget = None if args.tile else memory.make_budget(args.max_memory, limit=memory.PHOTO_LIMIT)
     check_budget(inputs, budget)
     predictor = make_predictor()
     check_inputs_fit(predictor, inputs, "the right views with --image_dir_right")
