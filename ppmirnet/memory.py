@@ -50,11 +50,12 @@ DEFAULT_SHARE = 0.5
 
 # Default ceiling of the front ends that restore photos (predict, infer, Restorer,
 # the demo). Beyond tiles of about 512 pixels a larger tile only saves overlap
-# (MIRNet-v2 on a 12 MP photo: tiles of 512 spend 14% of their pixels on it, of
-# 1968 4%), while the memory it takes is the rest of the machine's. Under 3 GiB
-# both default networks restore a 12 MP photo in tiles of about 470 to 860 on the
-# CPU engines, by network and engine (docs/memory.md). Evaluation and validation
-# keep the share alone: whole images give the protocol's scores.
+# (with the default overlap of 32, tiles of 512 compute 14% more pixels than the
+# image has, tiles of 1968 3%), while the memory it takes is the rest of the
+# machine's. Under 3 GiB both default networks restore a 12 MP photo in tiles of
+# about 470 to 860 on the CPU engines, by network and engine (docs/memory.md).
+# Evaluation and validation keep the share alone: whole images give the
+# protocol's scores.
 PHOTO_LIMIT = 3 * 2 ** 30
 # With the ceiling, a process that already holds much (an application embedding
 # Restorer) still gets this much above what it holds.
