@@ -1,4 +1,4 @@
-"""What ``deploy/inference/infer.py`` and ``deploy/onnx/infer.py`` do around the restore loop.
+"""What the ``deploy/`` front ends (Paddle Inference, ONNX, OpenVINO) do around the restore loop.
 
 Warm-up, the summary line and the AutoLog-style report; the files
 themselves go through :func:`ppmirnet.files.restore_files`.
@@ -71,16 +71,16 @@ def restore_and_report(runner, inputs, output_dir, batch_size=1, tile=0, tile_ov
 
 
 def add_front_end_args(parser, default_output):
-    """The image, output, tiling, memory-budget and report flags of the ``deploy/`` front ends."""
+    """The image, output, tiling, memory-budget and report flags every inference front end shares."""
     from ..cli import str2bool
 
     parser.add_argument("--image_dir", required=True, help="an image file or a folder of images")
     parser.add_argument("--image_dir_right", default=None,
                         help="dual-pixel models: the right views (a file, or a folder with the file "
                              "names of --image_dir)")
-    parser.add_argument("--output_dir", default=default_output)
+    parser.add_argument("--output_dir", default=default_output, help="where the restored PNGs go")
     parser.add_argument("--cpu_threads", type=int, default=2)
-    parser.add_argument("--batch_size", type=int, default=1)
+    parser.add_argument("--batch_size", type=int, default=1, help="images of equal size per predictor call")
     parser.add_argument("--tile", type=int, default=0,
                         help="tile size (multiple of 8) for large images; 0 = whole image")
     parser.add_argument("--tile_overlap", type=int, default=32)
@@ -88,15 +88,15 @@ def add_front_end_args(parser, default_output):
                         help="memory budget, e.g. 3G or 512M: images that would need more are restored in "
                              "the largest tiles that fit (default: half the memory available at start, at most 3G; "
                              "ignored with --tile)")
-    parser.add_argument("--benchmark", type=str2bool, default=False)
-    parser.add_argument("--save_log_path", default=None)
+    parser.add_argument("--benchmark", type=str2bool, default=False, help="print the AutoLog-style timing report")
+    parser.add_argument("--save_log_path", default=None, help="also write the benchmark report here")
 
 
-def run_front_end(args, make_predictor):
+def run_front_end(args, make_predictor, device="cpu", gpu_id=0):
     """Restore as ``args`` (of :func:`add_front_end_args`) say with ``make_predictor()``.
 
-    Inputs, settings, outputs and the memory budget are checked before the
-    predictor is built, so a mistake costs no model loading.
+    Inputs, settings, outputs and the memory budget (of ``device``) are checked
+    before the predictor is built, so a mistake costs no model loading.
     """
     from .. import memory
     from ..files import check_budget, check_inputs_fit
@@ -104,9 +104,10 @@ def run_front_end(args, make_predictor):
     inputs = processing.list_inputs(args.image_dir, args.image_dir_right)
     check_settings(args.batch_size, args.tile, args.tile_overlap)
     plan_outputs(inputs, args.output_dir)
-    budget = None if args.tile else memory.make_budget(args.max_memory, limit=memory.PHOTO_LIMIT)
+    budget = None if args.tile else memory.make_budget(args.max_memory, device, limit=memory.PHOTO_LIMIT)
     check_budget(inputs, budget)
     predictor = make_predictor()
     check_inputs_fit(predictor, inputs, "the right views with --image_dir_right")
     restore_and_report(predictor, inputs, args.output_dir, args.batch_size, args.tile, args.tile_overlap,
-                       benchmark=args.benchmark, save_log_path=args.save_log_path, budget=budget)
+                       benchmark=args.benchmark, save_log_path=args.save_log_path, gpu_id=gpu_id,
+                       budget=budget)
