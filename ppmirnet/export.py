@@ -42,6 +42,12 @@ def _jit_save(model, path_prefix, forms=None):
     with export_forms(model, forms):
         static = paddle.jit.to_static(model, input_spec=spec, full_graph=True)
         paddle.jit.save(static, path_prefix)
+    # Paddle 2.6 also writes <prefix>.pdiparams.info: variable attributes for
+    # fine-tuning through paddle.jit.load, which inference never reads. An
+    # export is the program and its parameters, on every Paddle line.
+    info = path_prefix + ".pdiparams.info"
+    if os.path.exists(info):
+        os.remove(info)
 
 
 def _export_in_child(weights, arch, out_prefix, pir, forms=None):
