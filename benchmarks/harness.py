@@ -410,6 +410,46 @@ def run_job(path, threads, cases, model_dir, warmup=1, repeats=2, quick=False):
     return results
 
 
+def run_reference(name, argv, threads, cases, arch, warmup=1, repeats=2):
+    """Time a reference implementation (e.g. the official PyTorch model) on untiled ``cases``.
+
+    A reference is a command that accepts ``--arch JSON --height H --width W
+    --threads T --warmup N --repeats N``, builds that network (random weights:
+    the time does not depend on them), runs ``warmup`` untimed and
+    ``repeats`` timed forwards of one random image and prints one
+    ``forward_seconds: <s>`` line per timed forward. It runs in a child
+    process, so its peak RSS is its own; the best forward is reported.
+    """
+    env = dict(os.environ, GLOG_minloglevel="2", **{v: str(threads) for v in THREAD_VARS})
+    rows = []
+    for case in cases:
+        args = list(argv) + ["--arch", json.dumps(arch), "--height", str(case["height"]),
+                             "--width", str(case["width"]), "--threads", str(threads),
+                             "--warmup", str(warmup), "--repeats", str(repeats)]
+        load_before = os.getloadavg()
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            try:
+                proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, text=True)
+            except OSError as e:
+                raise ValueError(f"reference {name!r} cannot start {args[0]!r}: {e.strerror}") from None
+            _, status, usage = os.wait4(proc.pid, 0)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise RuntimeError(f"reference {name!r} failed ({code}) on {case['name']}:\n{stderr[-3000:]}")
+        times = [float(line.partition(":")[2]) for line in stdout.splitlines()
+                 if line.partition(":")[0].strip() == "forward_seconds"]
+        if len(times) != repeats:
+            raise RuntimeError(f"reference {name!r} printed {len(times)} forward_seconds lines, "
+                               f"expected {repeats}")
+        rows.append(dict(case, path=name, threads=threads, seconds=min(times), all_seconds=times,
+                         peak_rss_mb=usage.ru_maxrss / 1024, job_sgemm_gflops=None,
+                         load_before=load_before[0], load_after=os.getloadavg()[0]))
+    return rows
+
+
 def add_rates(result, sgemm):
     """Add seconds per megapixel, GFLOP/s and efficiency.
 
@@ -489,7 +529,7 @@ def format_table(rows):
         rate = "n/a" if rate is None else f"{rate:.0f}"
         name = r["name"] + (f" (est. from {r['timed_tiles']}/{r['total_tiles']} tiles)" if r.get("estimated") else "")
         lines.append(
-            f"| {name} | {PATH_LABELS[r['path']]} | {r['threads']} | {r['seconds']:.2f} | "
+            f"| {name} | {PATH_LABELS.get(r['path'], r['path'])} | {r['threads']} | {r['seconds']:.2f} | "
             f"{r['seconds'] / fastest:.2f}x | {r['s_per_mp']:.1f} | {r['gflops']:.1f} | {rate} | {eff} | "
             f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] / leanest:.2f}x | "
             f"{r['load_before']:.2f}->{r['load_after']:.2f} |")
@@ -509,7 +549,7 @@ def select_jobs(plan, paths=None, threads=None, cases=None):
 
 
 def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=None,
-                  repeats=None, full_tiles=False, log=print, network="MIRNet"):
+                  repeats=None, full_tiles=False, log=print, network="MIRNet", references=()):
     """Run the benchmark; returns a dict with machine, sgemm rates, MACs and result rows.
 
     Args:
@@ -522,6 +562,9 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
             extrapolating from the first ones.
         network (str): MIRNet or MIRNetV2 (its default configuration, or a
             tiny one with ``quick``).
+        references: ``(name, argv)`` pairs of reference commands (see
+            :func:`run_reference`), timed after the runtimes on every untiled
+            input and thread count of the plan.
         log: called with each progress line.
     """
     arch, plan, reps = default_plan(quick, network)
@@ -559,8 +602,9 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
         for t in thread_counts:
             log(f"numpy float32 matmul, {t} thread(s): {sgemm[str(t)]:.1f} GFLOP/s")
         rows = []
-        for path, t, cases in jobs:
-            for r in run_job(path, t, cases, work_dir, quick=quick, **reps):
+
+        def record(path, t, results):
+            for r in results:
                 r = add_rates(r, sgemm)
                 rows.append(r)
                 eff = "n/a" if r["efficiency"] is None else f"{r['efficiency']:.2f}"
@@ -569,6 +613,21 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
                     f"{r['s_per_mp']:.2f} s/MP {r['gflops']:.1f} GFLOP/s "
                     f"sgemm={r.get('job_sgemm_gflops') or 0:.1f} GFLOP/s efficiency={eff} "
                     f"peak_rss={r['peak_rss_mb']:.0f} MB load={r['load_before']:.2f}->{r['load_after']:.2f}")
+
+        for path, t, cases in jobs:
+            record(path, t, run_job(path, t, cases, work_dir, quick=quick, **reps))
+        # References run whole images only: tiling is this package's, not theirs.
+        untiled = {}
+        for _, t, cases in jobs:
+            for c in cases:
+                if not c.get("tile"):
+                    untiled.setdefault((t, c["key"]), c)
+        for name, argv in references:
+            for (t, _), case in untiled.items():
+                found = run_reference(name, argv, t, [case], full_arch, **reps)
+                for r in found:
+                    r["macs"] = counter(r["height"], r["width"])
+                record(name, t, found)
         return dict(machine=machine_name(), arch=full_arch, gmacs_256=macs_256 / 1e9, sgemm_gflops=sgemm,
                     rows=rows, table=format_table(rows), quick=quick,
                     paddle_version=_version("paddle"), onnxruntime_version=_version("onnxruntime"),

@@ -3,6 +3,8 @@
     python benchmarks/run_benchmark.py            # full run, default model (about an hour on 2 cores)
     python benchmarks/run_benchmark.py --network MIRNetV2 --cases 256,512   # the same rows for MIRNet-v2
     python benchmarks/run_benchmark.py --quick    # tiny model, seconds (run by the test suite)
+    python benchmarks/run_benchmark.py --network MIRNetV2 --cases 256,512 --threads 2 \
+        --reference "PyTorch=/path/to/torch-venv/bin/python benchmarks/official_forward.py --repo /path/to/MIRNetv2"
     python benchmarks/run_benchmark.py --sections training --train_cases small,default \
         --train_reference "PyTorch=python /path/to/official_step.py" [--device gpu]
 
@@ -80,6 +82,10 @@ def main(argv=None):
     p.add_argument("--profile_size", type=int, default=256)
     p.add_argument("--network", default="MIRNet", choices=["MIRNet", "MIRNetV2"],
                    help="network of the inference section (default configuration; tiny with --quick)")
+    p.add_argument("--reference", action="append", default=[], metavar="NAME=COMMAND",
+                   help="a reference implementation timed on the same untiled inputs (repeatable); "
+                        "the protocol is harness.run_reference's, benchmarks/official_forward.py "
+                        "follows it for the official PyTorch code")
     p.add_argument("--work_dir", default=None, help="keep the exported benchmark model here between runs")
     p.add_argument("--output", default=None, help="JSON results (default benchmarks/results/<full|quick>.json)")
     p.add_argument("--sections", default="inference", help="comma list of inference,training")
@@ -111,13 +117,17 @@ def main(argv=None):
         raise UserError(f"--threads must be a comma list of integers, got {args.threads!r}") from None
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                          "quick.json" if args.quick else "full.json")
-    if "training" in sections:
-        from training import parse_reference
+    from training import parse_reference
 
-        try:
-            references = [parse_reference(r) for r in args.train_reference]
-        except ValueError as err:
-            raise UserError(str(err)) from None
+    try:
+        references = [parse_reference(r) for r in args.train_reference]
+        inference_references = [parse_reference(r, "--reference") for r in args.reference]
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    for name, _ in inference_references:
+        if name in PATHS:
+            raise UserError(f"--reference {name!r}: the name of a runtime this benchmark measures; "
+                            "give the reference another name")
     if args.profile_only or "inference" not in sections:
         result = {"quick": args.quick}
     if args.profile_only:
@@ -127,8 +137,8 @@ def main(argv=None):
         try:
             result = run_benchmark(args.quick, args.work_dir, paths, threads, _csv(args.cases), args.repeats,
                                    args.full_12mp, log=lambda line: print(line, flush=True),
-                                   network=args.network)
-        except ValueError as err:
+                                   network=args.network, references=inference_references)
+        except (ValueError, RuntimeError) as err:
             raise UserError(str(err)) from err
         print(result["table"])
     if "training" in sections:

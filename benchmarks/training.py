@@ -31,11 +31,11 @@ CASES = {
 OWN = "ppmirnet"
 
 
-def parse_reference(text):
-    """``NAME=COMMAND`` -> (name, argv); raises ValueError on a bad spec."""
+def parse_reference(text, flag="--train_reference"):
+    """``NAME=COMMAND`` (the value of ``flag``) -> (name, argv); raises ValueError on a bad spec."""
     name, sep, command = text.partition("=")
     if not sep or not name.strip() or not command.strip():
-        raise ValueError(f"--train_reference must be NAME=COMMAND, got {text!r}")
+        raise ValueError(f"{flag} must be NAME=COMMAND, got {text!r}")
     return name.strip(), shlex.split(command)
 
 

@@ -132,3 +132,72 @@ def test_training_reference_must_follow_the_protocol(tmp_path):
     assert proc.returncode == 1
     assert "printed 0 iteration_seconds lines, expected 2" in proc.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+FAKE_REFERENCE = """
+import json, sys
+args = sys.argv[1:]
+with open({log!r}, "a") as f:
+    f.write(json.dumps(args) + "\\n")
+repeats = int(args[args.index("--repeats") + 1])
+for i in range(repeats):
+    print(f"forward_seconds: {{0.5 / (i + 1)}}")
+"""
+
+
+def test_a_reference_is_timed_on_the_untiled_inputs_with_ratios(tmp_path):
+    log = tmp_path / "calls.jsonl"
+    script = tmp_path / "fake_reference.py"
+    script.write_text(FAKE_REFERENCE.format(log=str(log)))
+    out = tmp_path / "ref.json"
+    proc = run_cli("benchmarks/run_benchmark.py", "--quick", "--paths=onnxruntime", "--repeats=2",
+                   f"--reference=Fake={sys.executable} {script}", f"--output={out}")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    # One call: the untiled 64x64 input at the plan's one thread; the tiled input is not given.
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(calls) == 1
+    args = dict(zip(calls[0][::2], calls[0][1::2]))
+    assert json.loads(args["--arch"]) == result["arch"]
+    assert (args["--height"], args["--width"], args["--threads"], args["--warmup"], args["--repeats"]) \
+        == ("64", "64", "1", "1", "2")
+    ref = [r for r in result["rows"] if r["path"] == "Fake"]
+    assert len(ref) == 1 and ref[0]["key"] == "64"
+    assert ref[0]["all_seconds"] == [0.5, 0.25] and ref[0]["seconds"] == 0.25
+    assert ref[0]["macs"] == MacCounter(build_model(result["arch"]))(64, 64)
+    assert 5 < ref[0]["peak_rss_mb"] < 500 and ref[0]["efficiency"] is None
+    own = [r for r in result["rows"] if r["path"] == "onnxruntime" and r["key"] == "64"][0]
+    best = min(own["seconds"], 0.25)
+    md = (tmp_path / "ref.md").read_text()
+    assert f"| 64x64 | Fake | 1 | 0.25 | {0.25 / best:.2f}x |" in md
+    assert f"| 64x64 | onnxruntime | 1 | {own['seconds']:.2f} | {own['seconds'] / best:.2f}x |" in md
+
+
+def test_a_reference_must_follow_the_protocol(tmp_path):
+    silent = f"{sys.executable} -c pass"
+    proc = run_cli("benchmarks/run_benchmark.py", "--quick", "--paths=onnxruntime",
+                   f"--reference=silent={silent}", f"--output={tmp_path / 'x.json'}")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: reference 'silent' printed 0 forward_seconds lines, expected 1"
+    assert not (tmp_path / "x.json").exists()
+    for spec, message in [("nocommand", "--reference must be NAME=COMMAND, got 'nocommand'"),
+                          (f"openvino={silent}", "--reference 'openvino': the name of a runtime this "
+                                                 "benchmark measures; give the reference another name"),
+                          ("gone=/nonexistent/python", "reference 'gone' cannot start '/nonexistent/python'")]:
+        proc = run_cli("benchmarks/run_benchmark.py", "--quick", "--paths=onnxruntime",
+                       f"--reference={spec}", f"--output={tmp_path / 'x.json'}")
+        assert proc.returncode == 1
+        assert proc.stderr.startswith(f"error: {message}"), proc.stderr
+
+
+def test_the_official_reference_builds_the_same_configuration():
+    from official_forward import official_arguments
+
+    assert official_arguments({"name": "MIRNet", "n_feat": 64, "n_RRG": 3, "n_MSRB": 2, "in_channels": 3}) \
+        == ("networks.MIRNet_model", "MIRNet", {"n_feat": 64, "n_RRG": 3, "n_MSRB": 2, "in_channels": 3})
+    # The official MIRNet_v2 spells the input channels inp_channels.
+    module, cls, kwargs = official_arguments({"name": "MIRNetV2", "in_channels": 6, "n_feat": 80, "task": None})
+    assert (module, cls) == ("basicsr.models.archs.mirnet_v2_arch", "MIRNet_v2")
+    assert kwargs == {"inp_channels": 6, "n_feat": 80, "task": None}
+    with pytest.raises(ValueError, match="no official model for 'Restormer'"):
+        official_arguments({"name": "Restormer"})
