@@ -563,7 +563,7 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
         network (str): MIRNet or MIRNetV2 (its default configuration, or a
             tiny one with ``quick``).
         references: ``(name, argv)`` pairs of reference commands (see
-            :func:`run_reference`), timed after the runtimes on every untiled
+            :func:`run_reference`), timed before the runtimes on every untiled
             input and thread count of the plan.
         log: called with each progress line.
     """
@@ -608,15 +608,16 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
                 r = add_rates(r, sgemm)
                 rows.append(r)
                 eff = "n/a" if r["efficiency"] is None else f"{r['efficiency']:.2f}"
+                rate = "n/a" if r.get("job_sgemm_gflops") is None else f"{r['job_sgemm_gflops']:.1f} GFLOP/s"
                 est = f" (estimated: {r['timed_tiles']} of {r['total_tiles']} tiles timed)" if r.get("estimated") else ""
                 log(f"{r['name']:>12} {path:<14} threads={t} {r['seconds']:.3f} s/image{est} "
                     f"{r['s_per_mp']:.2f} s/MP {r['gflops']:.1f} GFLOP/s "
-                    f"sgemm={r.get('job_sgemm_gflops') or 0:.1f} GFLOP/s efficiency={eff} "
+                    f"sgemm={rate} efficiency={eff} "
                     f"peak_rss={r['peak_rss_mb']:.0f} MB load={r['load_before']:.2f}->{r['load_after']:.2f}")
 
-        for path, t, cases in jobs:
-            record(path, t, run_job(path, t, cases, work_dir, quick=quick, **reps))
-        # References run whole images only: tiling is this package's, not theirs.
+        # References first, so that a command breaking the protocol fails in
+        # seconds rather than after the whole plan; they run whole images
+        # only (tiling is this package's, not theirs).
         untiled = {}
         for _, t, cases in jobs:
             for c in cases:
@@ -625,9 +626,10 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
         for name, argv in references:
             for (t, _), case in untiled.items():
                 found = run_reference(name, argv, t, [case], full_arch, **reps)
-                for r in found:
-                    r["macs"] = counter(r["height"], r["width"])
+                found[0]["macs"] = counter(case["height"], case["width"])
                 record(name, t, found)
+        for path, t, cases in jobs:
+            record(path, t, run_job(path, t, cases, work_dir, quick=quick, **reps))
         return dict(machine=machine_name(), arch=full_arch, gmacs_256=macs_256 / 1e9, sgemm_gflops=sgemm,
                     rows=rows, table=format_table(rows), quick=quick,
                     paddle_version=_version("paddle"), onnxruntime_version=_version("onnxruntime"),
