@@ -171,6 +171,30 @@ def _progress_bar(progress, total):
     return None, None
 
 
+class TileBar:
+    """A progress bar over one image's tiles: a 12-megapixel photo takes minutes on a CPU.
+
+    Called as ``bar(done, total)`` (the ``progress`` of
+    :func:`ppmirnet.processing.run_tiled`); the bar appears with the first
+    tile and is removed by :meth:`close`.
+    """
+
+    def __init__(self, name):
+        self.name, self.bar = name, None
+
+    def __call__(self, done, total):
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.name, unit="tile", leave=False, file=sys.stderr,
+                            dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def auto_tile(shape, max_size, tile):
     """The tile size for an input of spatial ``shape`` (H, W) under TensorRT's ``max_size``.
 
@@ -250,7 +274,8 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
         tile_overlap (int): overlap between tiles.
         timer (StageTimer): receives per-stage times if given.
         progress: callable ``(n)`` told each time ``n`` images are done;
-            None: a progress bar when stderr is a terminal; False: nothing.
+            None: a progress bar when stderr is a terminal (and one over the
+            tiles of a tiled image); False: nothing.
         log: callable given one line per written image, if set.
         budget (ppmirnet.memory.Budget): with ``tile`` 0, images whose predicted peak
             exceeds it are restored in the largest tiles that fit (a line on stderr
@@ -303,14 +328,19 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
                     print(f"{os.path.basename(_first(inputs[idx[0]]))}: {batch.shape[3]}x{batch.shape[2]} "
                           f"restored {how.describe()}", file=sys.stderr)
             shape = batch.shape
+            tiles = TileBar(os.path.basename(_first(inputs[idx[0]]))) \
+                if progress is None and sys.stderr.isatty() else None
             try:
                 if batch_tile:
-                    restored = processing.run_tiled(runner, batch, batch_tile, overlap)
+                    restored = processing.run_tiled(runner, batch, batch_tile, overlap, progress=tiles)
                 else:
                     restored = processing.run_whole(runner, batch)
             except UserError as err:  # e.g. too small
                 failures.extend((_first(inputs[i]), str(err)) for i in idx)
                 continue
+            finally:
+                if tiles is not None:
+                    tiles.close()
             del batch
             seconds = time.perf_counter() - start
             timer.add("inference", seconds)

@@ -320,7 +320,7 @@ def tile_layout(size, tile, overlap, multiple=TILE_MULTIPLE):
     return starts, length
 
 
-def run_tiled(runner, batch, tile, overlap=32):
+def run_tiled(runner, batch, tile, overlap=32, progress=None):
     """Restore a NCHW batch tile by tile, so memory is bounded by the tile size.
 
     Tiles of at most ``tile`` x ``tile`` pixels (see :func:`tile_layout`)
@@ -328,7 +328,8 @@ def run_tiled(runner, batch, tile, overlap=32):
     linear ramps so no seam shows. Away from the seams the result equals the
     untiled one up to the network's receptive field effects. ``tile`` must be
     a multiple of :data:`TILE_MULTIPLE` and larger than ``overlap``; images
-    smaller than a tile are run whole.
+    smaller than a tile are run whole. ``progress``, if given, is called as
+    ``progress(done, total)`` after each tile.
     """
     if tile % TILE_MULTIPLE:
         raise UserError(f"tile size {tile} must be a multiple of {TILE_MULTIPLE}")
@@ -343,9 +344,13 @@ def run_tiled(runner, batch, tile, overlap=32):
     xs, tw = tile_layout(w, tile, overlap)
     wy = {y: _ramp(th, overlap, y == 0, y + th >= h) for y in ys}
     wx = {x: _ramp(tw, overlap, x == 0, x + tw >= w) for x in xs}
+    done = 0
     for y in ys:
         for x in xs:
             res = run_whole(runner, batch[:, :, y:y + th, x:x + tw])
+            done += 1
+            if progress:
+                progress(done, len(ys) * len(xs))
             if out is None:  # the output's channels: 3, also for the 6-channel dual-pixel input
                 out = np.zeros((n, res.shape[1], h, w), dtype=np.float32)
             wgt = np.outer(wy[y], wx[x])[None, None]

@@ -1,6 +1,7 @@
 """The one restore loop over image files (predict, Paddle Inference, ONNX): outputs, failures, settings."""
 
 import os
+import time
 
 import cv2
 import numpy as np
@@ -102,3 +103,51 @@ def test_nothing_is_created_when_every_image_fails(folder, tmp_path):
     with pytest.raises(FailedImages):
         restore_files(halve, [str(folder / "b.png")], str(out))
     assert not out.exists()
+
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_a_tiled_image_shows_its_tiles_on_a_terminal(tmp_path, monkeypatch):
+    src = tmp_path / "big.png"
+    cv2.imwrite(str(src), np.random.default_rng(1).integers(0, 256, (72, 100, 3), dtype=np.uint8))
+    calls = []
+    # 2 rows x 3 columns of tiles of 48 with an overlap of 8 (processing.tile_layout).
+    out = processing.run_tiled(halve, np.zeros((1, 3, 72, 100), np.float32), 48, 8,
+                               progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)] and out.shape == (1, 3, 72, 100)
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    def slow(batch):  # tiles slower than the bar's refresh interval (0.1 s), as real ones are
+        time.sleep(0.12)
+        return halve(batch)
+
+    restore_files(slow, [str(src)], str(tmp_path / "out"), tile=48, tile_overlap=8)
+    shown = terminal.text.split("\r")
+    assert "big.png:   0%|          | 0/6 [00:00<?, ?tile/s]" in shown
+    assert any(line.startswith("big.png: 100%") and "6/6" in line for line in shown)
+    assert shown[-1] == "" and shown[-2].strip() == ""  # the bar is removed when the image is done
+    # Not on a terminal, or with the progress turned off: no bar.
+    for stderr, progress in [(_Terminal(), False), (None, None)]:
+        if stderr is not None:
+            monkeypatch.setattr("sys.stderr", stderr)
+        else:
+            monkeypatch.undo()
+        restore_files(halve, [str(src)], str(tmp_path / f"out{progress}"), tile=48, tile_overlap=8,
+                      progress=progress)
+        if stderr is not None:
+            assert "tile" not in stderr.text
