@@ -410,6 +410,23 @@ def run_job(path, threads, cases, model_dir, warmup=1, repeats=2, quick=False):
     return results
 
 
+def run_measured(args, env):
+    """Run ``args`` to its end: ``(exit code, stdout, stderr, peak RSS in MB of that child alone)``."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return proc.returncode, out.read(), err.read(), usage.ru_maxrss / 1024
+
+
+def printed(stdout, key):
+    """The numbers of the ``<key>: <number>`` lines of a child's output, in order."""
+    return [float(line.partition(":")[2]) for line in stdout.splitlines()
+            if line.partition(":")[0].strip() == key]
+
+
 def run_reference(name, argv, threads, cases, arch, warmup=1, repeats=2):
     """Time a reference implementation (e.g. the official PyTorch model) on untiled ``cases``.
 
@@ -427,25 +444,18 @@ def run_reference(name, argv, threads, cases, arch, warmup=1, repeats=2):
                              "--width", str(case["width"]), "--threads", str(threads),
                              "--warmup", str(warmup), "--repeats", str(repeats)]
         load_before = os.getloadavg()
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            try:
-                proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, text=True)
-            except OSError as e:
-                raise ValueError(f"reference {name!r} cannot start {args[0]!r}: {e.strerror}") from None
-            _, status, usage = os.wait4(proc.pid, 0)
-            out.seek(0)
-            err.seek(0)
-            stdout, stderr = out.read(), err.read()
-        code = os.waitstatus_to_exitcode(status)
+        try:
+            code, stdout, stderr, peak = run_measured(args, env)
+        except OSError as e:
+            raise ValueError(f"reference {name!r} cannot start {args[0]!r}: {e.strerror}") from None
         if code != 0:
             raise RuntimeError(f"reference {name!r} failed ({code}) on {case['name']}:\n{stderr[-3000:]}")
-        times = [float(line.partition(":")[2]) for line in stdout.splitlines()
-                 if line.partition(":")[0].strip() == "forward_seconds"]
+        times = printed(stdout, "forward_seconds")
         if len(times) != repeats:
             raise RuntimeError(f"reference {name!r} printed {len(times)} forward_seconds lines, "
                                f"expected {repeats}")
         rows.append(dict(case, path=name, threads=threads, seconds=min(times), all_seconds=times,
-                         peak_rss_mb=usage.ru_maxrss / 1024, job_sgemm_gflops=None,
+                         peak_rss_mb=peak, job_sgemm_gflops=None,
                          load_before=load_before[0], load_after=os.getloadavg()[0]))
     return rows
 

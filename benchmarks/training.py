@@ -17,12 +17,11 @@ its ratio to the best peer of the same case.
 import os
 import shlex
 import statistics
-import subprocess
 import sys
-import tempfile
+
+from harness import THREAD_VARS, printed, run_measured
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CASES = {
     "small": dict(n_feat=32, n_RRG=1, n_MSRB=1, batch=4, patch=64),
     "default": dict(n_feat=64, n_RRG=3, n_MSRB=2, batch=2, patch=128),
@@ -46,25 +45,13 @@ def run_step(argv, case, iters, threads, device):
         args += [f"--{key}", str(value)]
     args += ["--device", device]
     env = dict(os.environ, GLOG_minloglevel="2", **{v: str(threads) for v in THREAD_VARS})
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    times, device_mb = [], None
-    for line in stdout.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "iteration_seconds":
-            times.append(float(value))
-        elif key.strip() == "peak_device_mb":
-            device_mb = float(value)
+    code, stdout, stderr, peak = run_measured(args, env)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({code}):\n{stderr[-3000:]}")
+    times, device_mb = printed(stdout, "iteration_seconds"), printed(stdout, "peak_device_mb")
     if len(times) != iters:
         raise RuntimeError(f"{' '.join(args)} printed {len(times)} iteration_seconds lines, expected {iters}")
-    return {"iteration_s": times, "peak_rss_mb": usage.ru_maxrss / 1024, "peak_device_mb": device_mb}
+    return {"iteration_s": times, "peak_rss_mb": peak, "peak_device_mb": device_mb[-1] if device_mb else None}
 
 
 def run_training_benchmark(cases, references, repeats=2, iters=4, threads=2, device="cpu",
