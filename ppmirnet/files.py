@@ -159,11 +159,16 @@ def _batches(paths, batch_size, timer, failures):
         yield idx, batch
 
 
+def _bars_wanted(progress):
+    """Whether ``progress`` (a callable, False, or None) asks for progress bars: None on a terminal."""
+    return progress is None and sys.stderr.isatty()
+
+
 def _progress_bar(progress, total):
     """``(update, close)`` for ``progress``: a callable, False, or None (a bar on a terminal)."""
     if callable(progress):
         return progress, None
-    if progress is None and sys.stderr.isatty() and total > 1:
+    if _bars_wanted(progress) and total > 1:
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True)
@@ -171,7 +176,7 @@ def _progress_bar(progress, total):
     return None, None
 
 
-class TileBar:
+class _TileBar:
     """A progress bar over one image's tiles: a 12-megapixel photo takes minutes on a CPU.
 
     Called as ``bar(done, total)`` (the ``progress`` of
@@ -328,8 +333,8 @@ def restore_files(runner, inputs, output_dir, batch_size=1, tile=0, tile_overlap
                     print(f"{os.path.basename(_first(inputs[idx[0]]))}: {batch.shape[3]}x{batch.shape[2]} "
                           f"restored {how.describe()}", file=sys.stderr)
             shape = batch.shape
-            tiles = TileBar(os.path.basename(_first(inputs[idx[0]]))) \
-                if progress is None and sys.stderr.isatty() else None
+            tiles = _TileBar(os.path.basename(_first(inputs[idx[0]]))) \
+                if batch_tile and _bars_wanted(progress) else None
             try:
                 if batch_tile:
                     restored = processing.run_tiled(runner, batch, batch_tile, overlap, progress=tiles)
