@@ -628,15 +628,16 @@ def run_benchmark(quick=False, work_dir=None, paths=None, threads=None, cases=No
         # References first, so that a command breaking the protocol fails in
         # seconds rather than after the whole plan; they run whole images
         # only (tiling is this package's, not theirs).
-        untiled = {}
+        untiled = {}  # thread count -> its untiled cases, each once
         for _, t, cases in jobs:
             for c in cases:
                 if not c.get("tile"):
-                    untiled.setdefault((t, c["key"]), c)
+                    untiled.setdefault(t, {}).setdefault(c["key"], c)
         for name, argv in references:
-            for (t, _), case in untiled.items():
-                found = run_reference(name, argv, t, [case], full_arch, **reps)
-                found[0]["macs"] = counter(case["height"], case["width"])
+            for t, cases in untiled.items():
+                found = run_reference(name, argv, t, list(cases.values()), full_arch, **reps)
+                for r in found:
+                    r["macs"] = counter(r["height"], r["width"])
                 record(name, t, found)
         for path, t, cases in jobs:
             record(path, t, run_job(path, t, cases, work_dir, quick=quick, **reps))

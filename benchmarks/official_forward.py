@@ -39,6 +39,11 @@ def official_arguments(arch):
     return module, cls, {renamed.get(k, k): v for k, v in arch.items()}
 
 
+def network_file(repo, module):
+    """The path of ``module`` (dotted) in the checkout ``repo``."""
+    return os.path.join(repo, *module.split(".")) + ".py"
+
+
 def load_network_class(repo, module, cls):
     """The official network class, loaded from its file.
 
@@ -61,7 +66,7 @@ def load_network_class(repo, module, cls):
             package = types.ModuleType(top)
             package.__path__ = [folder]
             sys.modules[top] = package
-    spec = importlib.util.spec_from_file_location(module, os.path.join(repo, *parts) + ".py")
+    spec = importlib.util.spec_from_file_location(module, network_file(repo, module))
     loaded = importlib.util.module_from_spec(spec)
     sys.modules[module] = loaded
     spec.loader.exec_module(loaded)
@@ -76,7 +81,7 @@ def main(argv=None):
         p.add_argument("--" + name, type=int, required=True)
     args = p.parse_args(argv)
     module, cls, kwargs = official_arguments(json.loads(args.arch))
-    if not os.path.isfile(os.path.join(args.repo, *module.split(".")) + ".py"):
+    if not os.path.isfile(network_file(args.repo, module)):
         p.error(f"{args.repo} has no {module.replace('.', '/')}.py: give the official repository "
                 f"of this network")
     import torch
