@@ -410,15 +410,43 @@ def run_job(path, threads, cases, model_dir, warmup=1, repeats=2, quick=False):
     return results
 
 
+# Runs the measured command from a fresh, small interpreter and reports its
+# wait4 usage. ru_maxrss is kept across fork and exec (the kernel takes the
+# old address space's high-water mark at exec), so a command started straight
+# from this process, which holds Paddle, would report at least this process's
+# size. Started from the launcher, its floor is the launcher's few MB.
+_LAUNCHER = """
+import json, os, sys
+try:
+    pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+except OSError as e:
+    report = {"errno": e.errno, "error": e.strerror or str(e)}
+else:
+    _, status, usage = os.wait4(pid, 0)
+    report = {"code": os.waitstatus_to_exitcode(status), "maxrss_kb": usage.ru_maxrss}
+with open(sys.argv[1], "w") as f:
+    json.dump(report, f)
+"""
+
+
 def run_measured(args, env):
-    """Run ``args`` to its end: ``(exit code, stdout, stderr, peak RSS in MB of that child alone)``."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read(), err.read(), usage.ru_maxrss / 1024
+    """Run ``args`` to its end: ``(exit code, stdout, stderr, peak RSS in MB of that command alone)``.
+
+    Raises ``OSError`` when the command cannot be started.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        report_path = os.path.join(tmp, "usage.json")
+        with open(os.path.join(tmp, "out"), "w+") as out, open(os.path.join(tmp, "err"), "w+") as err:
+            subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCHER, report_path, *args],
+                           stdout=out, stderr=err, env=env, check=True)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
+        with open(report_path) as f:
+            report = json.load(f)
+    if "error" in report:
+        raise OSError(report["errno"], report["error"], args[0])
+    return report["code"], stdout, stderr, report["maxrss_kb"] / 1024
 
 
 def printed(stdout, key):
