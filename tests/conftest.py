@@ -1,9 +1,16 @@
 """Test session set-up."""
 
 # Before any test module imports paddle (see ppmirnet/__init__.py: Paddle 2.6's zlib).
+import os
 import zlib  # noqa: F401
 
 import pytest
+
+# The tests run in two workers whose Paddle, oneDNN and OpenMP thread pools
+# share the cores: idle OpenMP threads that spin for work took CPU time the
+# other worker needed (a third more CPU time on 2 cores). Passive threads sleep
+# instead. Set before Paddle is imported, so it holds here and in every child.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session", autouse=True)
