@@ -147,7 +147,10 @@ def test_a_second_training_on_a_folder_stops_before_any_work(lite_root, tmp_path
         while not (out / "latest.pdstates").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert (out / "latest.pdstates").exists(), "the first run never saved"
-        before = sorted(os.listdir(out))
+        # The first run keeps training and saving; frozen (alive, lock held), its folder stays
+        # still, so any change to it while the second run starts would be the second run's.
+        first.send_signal(signal.SIGSTOP)
+        before = {n: (out / n).read_bytes() for n in os.listdir(out)}
         second = run_cli("tools/train.py", "-c", LITE_CONFIG, "-o",
                          *tiny_overrides(lite_root, str(out)), timeout=120)
         line = _one_error_line(second.stderr)
@@ -158,8 +161,9 @@ def test_a_second_training_on_a_folder_stops_before_any_work(lite_root, tmp_path
         assert "[Train]" not in second.stdout
         # Nothing of the second run: no archive, no log line of its own.
         assert not list(tmp_path.glob("run_archived_*"))
-        assert sorted(os.listdir(out)) == before
+        assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
     finally:
+        first.send_signal(signal.SIGCONT)
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)
     assert first.returncode == 128 + signal.SIGTERM
