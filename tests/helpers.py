@@ -15,6 +15,11 @@ def run_cli(*args, timeout=600):
                           text=True, timeout=timeout)
 
 
+def folder_bytes(folder):
+    """Every file of ``folder`` by name with its bytes: compare two to see that nothing changed."""
+    return {n: (folder / n).read_bytes() for n in os.listdir(folder)}
+
+
 def load_tool(name):
     """Import tools/<name>.py as a module (its _bootstrap needs tools/ on sys.path)."""
     import importlib.util

@@ -11,6 +11,8 @@ from ppmirnet import processing
 from ppmirnet.errors import UserError
 from ppmirnet.files import FailedImages, StageTimer, check_settings, plan_outputs, restore_files
 
+from helpers import folder_bytes
+
 
 def halve(batch):
     """A runner whose result is easy to check."""
@@ -71,10 +73,10 @@ def test_the_input_folder_is_never_the_output(folder, output):
     target = {"same": str(folder), "same_slash": str(folder) + os.sep, "file": str(folder)}[output]
     if output == "file":
         inputs = [str(folder / "a.png")]
-    before = {n: (folder / n).read_bytes() for n in os.listdir(folder)}
+    before = folder_bytes(folder)
     with pytest.raises(UserError, match=r"would overwrite its input|is the folder of the input"):
         restore_files(halve, inputs, target)
-    assert {n: (folder / n).read_bytes() for n in os.listdir(folder)} == before
+    assert folder_bytes(folder) == before
 
 
 def test_the_input_folder_is_refused_even_without_a_name_clash(tmp_path):

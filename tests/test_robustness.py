@@ -30,7 +30,7 @@ from ppmirnet.modeling import MIRNet
 from ppmirnet.utils.io import atomic_path
 from ppmirnet.utils.run_folder import LOCK_NAME, RunLock
 
-from helpers import ROOT, run_cli, run_tool_in_process
+from helpers import ROOT, folder_bytes, run_cli, run_tool_in_process
 from lite_helpers import LITE_CONFIG, launch_training, read, tiny_overrides
 
 TINY = dict(n_feat=8, n_RRG=1, n_MSRB=1, height=3, width=2)
@@ -117,7 +117,7 @@ def test_a_write_failing_with_enospc_names_the_file_and_keeps_the_old_one(tmp_pa
 def test_a_checkpoint_onto_a_full_disk_keeps_the_earlier_set(tmp_path, monkeypatch):
     prefix = str(tmp_path / "latest")
     ckpt.save_checkpoint(prefix, {"w": paddle.ones([2])}, {"m": paddle.ones([2])}, {"step": 1})
-    before = {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)}
+    before = folder_bytes(tmp_path)
     real_save = paddle.save
 
     def full_disk(obj, path, *args, **kwargs):
@@ -130,7 +130,7 @@ def test_a_checkpoint_onto_a_full_disk_keeps_the_earlier_set(tmp_path, monkeypat
     monkeypatch.setattr(paddle, "save", full_disk)
     with pytest.raises(UserError, match=f"^cannot write {prefix}.pdopt: No space left on device$"):
         ckpt.save_checkpoint(prefix, {"w": paddle.zeros([2])}, {"m": paddle.zeros([2])}, {"step": 2})
-    assert {n: (tmp_path / n).read_bytes() for n in os.listdir(tmp_path)} == before
+    assert folder_bytes(tmp_path) == before
 
 
 # -- one training per output folder ------------------------------------------------------
@@ -150,7 +150,7 @@ def test_a_second_training_on_a_folder_stops_before_any_work(lite_root, tmp_path
         # The first run keeps training and saving; frozen (alive, lock held), its folder stays
         # still, so any change to it while the second run starts would be the second run's.
         first.send_signal(signal.SIGSTOP)
-        before = {n: (out / n).read_bytes() for n in os.listdir(out)}
+        before = folder_bytes(out)
         second = run_cli("tools/train.py", "-c", LITE_CONFIG, "-o",
                          *tiny_overrides(lite_root, str(out)), timeout=120)
         line = _one_error_line(second.stderr)
@@ -161,7 +161,7 @@ def test_a_second_training_on_a_folder_stops_before_any_work(lite_root, tmp_path
         assert "[Train]" not in second.stdout
         # Nothing of the second run: no archive, no log line of its own.
         assert not list(tmp_path.glob("run_archived_*"))
-        assert {n: (out / n).read_bytes() for n in os.listdir(out)} == before
+        assert folder_bytes(out) == before
     finally:
         first.send_signal(signal.SIGCONT)
         first.send_signal(signal.SIGTERM)

@@ -13,7 +13,7 @@ from ppmirnet import metrics, processing
 from ppmirnet.engine.dygraph import DygraphRunner
 from ppmirnet.modeling import MIRNet
 
-from helpers import ROOT, load_tool, run_cli, run_tool_in_process
+from helpers import ROOT, folder_bytes, load_tool, run_cli, run_tool_in_process
 from lite_helpers import LITE_CONFIG
 
 TOOLS = ["train", "eval", "predict", "export_model", "make_lite_data", "prepare_sidd"]
@@ -237,14 +237,14 @@ def test_predict_refuses_to_write_into_the_input_folder(lite_root, weights, tmp_
     src.mkdir()
     cv2.imwrite(str(src / "x.png"), np.full((24, 24, 3), 7, np.uint8))
     cv2.imwrite(str(src / "y.jpg"), np.full((24, 24, 3), 9, np.uint8))
-    before = {n: (src / n).read_bytes() for n in os.listdir(src)}
+    before = folder_bytes(src)
     for inputs in (src, src / "y.jpg"):
         code, _, err = run_tool_in_process("predict", _common(lite_root, tmp_path, w) +
                             ["--input", str(inputs), "--output", str(src)], capsys)
         assert code == 1 and "Traceback" not in err
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
         assert "would overwrite its input" in err or "is the folder of the input" in err
-        assert {n: (src / n).read_bytes() for n in os.listdir(src)} == before
+        assert folder_bytes(src) == before
 
 
 def test_predict_restores_every_readable_image_and_lists_the_others(lite_root, weights, tmp_path, capsys):
