@@ -125,6 +125,10 @@ class Restorer:
             restored in the largest tiles that fit, and images that cannot fit
             are refused (:mod:`ppmirnet.memory`). None: half the memory
             available when the Restorer is made, at most 3 GiB (``PHOTO_LIMIT``).
+        precision (str): ``fp32`` (the default) or ``bf16``: OpenVINO in
+            bfloat16, on CPUs with bfloat16 units only; faster where the CPU
+            has AMX, and the outputs move by a few grey levels
+            (``docs/engines.md``).
 
     Raises:
         UserError: a missing or unreadable model, a bad option.
@@ -132,7 +136,7 @@ class Restorer:
 
     def __init__(self, weights=None, *, model_dir=None, onnx_file=None, config=None, engine=None,
                  runtime=None, device=None, tile=None, tile_overlap=32, ensemble=False, cpu_threads=None,
-                 log=None, max_memory=None):
+                 log=None, max_memory=None, precision="fp32"):
         sources = {"weights": weights, "model_dir": model_dir, "onnx_file": onnx_file}
         given = [name for name, value in sources.items() if value is not None]
         if len(given) != 1:
@@ -169,6 +173,10 @@ class Restorer:
             from .inference.engines import choose_engine
 
             runtime = choose_engine(runtime, device)
+        from .inference.engines import check_precision
+
+        check_precision(runtime, precision)
+        self.precision = precision
         self.runtime = self.engine = runtime
         self.device = device
         self.tile = tile
@@ -196,7 +204,7 @@ class Restorer:
                     cpu_threads = cfg["Global"]["cpu_threads"] if cfg else None
                 cpu_threads = cpu_threads or default_cpu_threads()
                 model = exported_model(weights, runtime, cfg, log=self.log)
-            self.runner = build_runner(runtime, model, self.device, cpu_threads or 2)
+            self.runner = build_runner(runtime, model, self.device, cpu_threads or 2, precision)
             if weights is not None:
                 from .engine.checkpoint import read_arch
 
@@ -305,4 +313,5 @@ class Restorer:
 
     def __repr__(self):
         return (f"Restorer(runtime={self.runtime!r}, device={self.device!r}, tile={self.tile}, "
-                f"tile_overlap={self.tile_overlap}, ensemble={self.ensemble})")
+                f"tile_overlap={self.tile_overlap}, ensemble={self.ensemble}"
+                + (f", precision={self.precision!r})" if self.precision != "fp32" else ")"))

@@ -24,10 +24,12 @@ def main(argv=None):
     p.add_argument("--model", required=True,
                    help="a folder exported with --for_openvino (inference.pdmodel), or an .onnx file")
     add_front_end_args(p, "output/openvino")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="fp32 (default), or bf16 on CPUs with bfloat16 units (faster with AMX)")
     args = p.parse_args(argv)
     from ppmirnet.inference.openvino_runtime import OpenVinoPredictor
 
-    run_front_end(args, lambda: OpenVinoPredictor(args.model, args.cpu_threads))
+    run_front_end(args, lambda: OpenVinoPredictor(args.model, args.cpu_threads, precision=args.precision))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ models lists the names), downloaded and converted on first use:
 weights are exported for it once and the export is reused by later runs
 (kept under $PPMIRNET_HOME/exports, default ~/.cache/ppmirnet/exports; see
 docs/engines.md). --engine dygraph|paddle-inference|onnx|openvino picks one.
+--precision bf16 runs OpenVINO in bfloat16 on CPUs with bfloat16 units: 1.4-1.6x
+faster with AMX, outputs a few grey levels apart from float32 (docs/engines.md).
 """
 
 from ..cli import add_config_args, config_from_args, make_parser, str2bool
@@ -63,6 +65,9 @@ def main(argv=None, prog=None):
     parser.add_argument("--engine", default="auto", choices=ENGINES,
                         help="what runs the network (default auto: on a CPU the fastest installed, "
                              "on a GPU dygraph)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="fp32 (default), or bf16: OpenVINO in bfloat16, on CPUs with "
+                             "bfloat16 units (faster with AMX)")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     weights = args.weights or (cfg["Global"]["pretrained_model"] if cfg else None)
@@ -95,8 +100,9 @@ def main(argv=None, prog=None):
         weights = resolve(args.model, log=print)
     restorer = Restorer(weights, config=cfg, device=device, tile=args.tile, engine=args.engine,
                         tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print,
-                        max_memory=budget)
-    print(f"engine: {restorer.engine} on {restorer.device}")
+                        max_memory=budget, precision=args.precision)
+    print(f"engine: {restorer.engine} on {restorer.device}"
+          + (f" in {args.precision}" if args.precision != "fp32" else ""))
     check_inputs_fit(restorer.runner, inputs, "the right views with --input_right")
     written = restore_files(restorer.runner, inputs, args.output, tile=args.tile,
                             tile_overlap=args.tile_overlap, log=print, budget=restorer.budget)

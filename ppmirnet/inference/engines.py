@@ -26,6 +26,10 @@ versions of the libraries that write and read the export; later runs with
 the same weights reuse it. Each entry is written in a temporary folder and
 renamed when complete, so an interrupted export never leaves an entry that
 later runs would load.
+
+Every engine computes in float32. ``precision="bf16"`` runs OpenVINO in
+bfloat16 on CPUs with bfloat16 units (the same export: the precision is a
+setting of the compiled model); no other engine offers it.
 """
 
 import hashlib
@@ -42,6 +46,9 @@ ENGINES = ("dygraph", "paddle-inference", "onnx", "openvino")
 CHOICES = ENGINES + ("auto",)
 # Fastest first, as measured on CPUs (benchmarks/README.md).
 CPU_ORDER = ("openvino", "onnx", "paddle-inference", "dygraph")
+# Precisions an engine can be asked for, float32 first (the default, the one parity is checked in).
+PRECISIONS = {"dygraph": ("fp32",), "paddle-inference": ("fp32",), "onnx": ("fp32",),
+              "openvino": ("fp32", "bf16")}
 # The modules each engine needs to export and run weights.
 _MODULES = {
     "dygraph": ("paddle",),
@@ -185,6 +192,21 @@ def exported_model(weights, engine, config=None, log=print):
     return _model_path(entry, engine)
 
 
+def check_precision(engine, precision):
+    """Refuse, before anything is exported, a ``precision`` that ``engine`` does not offer."""
+    offered = sorted({p for precisions in PRECISIONS.values() for p in precisions})
+    if precision not in offered:
+        raise UserError(f"precision must be one of {', '.join(offered)}, got {precision!r}")
+    if precision not in PRECISIONS[engine]:
+        runs = [e for e, precisions in PRECISIONS.items() if precision in precisions]
+        raise UserError(f"precision {precision} runs on the {' or '.join(runs)} engine only, "
+                        f"not {engine}: add --engine {runs[0]}, or leave out --precision")
+    if precision == "bf16" and installed("openvino"):
+        from .openvino_runtime import check_bf16
+
+        check_bf16()
+
+
 def check_device(engine, device):
     """Refuse, before anything is exported, an ``engine`` that cannot run on ``device`` here."""
     if engine == "paddle-inference":
@@ -195,9 +217,10 @@ def check_device(engine, device):
         raise UserError("the openvino engine runs on CPU here: use --device cpu, or another engine")
 
 
-def build_runner(engine, model, device="cpu", cpu_threads=2):
-    """The runner of an exported ``model`` (folder or ONNX file) on ``engine``."""
+def build_runner(engine, model, device="cpu", cpu_threads=2, precision="fp32"):
+    """The runner of an exported ``model`` (folder or ONNX file) on ``engine``, in ``precision``."""
     check_device(engine, device)
+    check_precision(engine, precision)
     if engine == "paddle-inference":
         from .paddle_predictor import PaddlePredictor, PredictorOptions
 
@@ -210,5 +233,5 @@ def build_runner(engine, model, device="cpu", cpu_threads=2):
     if engine == "openvino":
         from .openvino_runtime import OpenVinoPredictor
 
-        return OpenVinoPredictor(model, cpu_threads)
+        return OpenVinoPredictor(model, cpu_threads, precision=precision)
     raise ValueError(f"engine {engine!r} has no exported runner")

@@ -15,9 +15,11 @@ compiled for one input shape at a time (a static shape runs faster than a
 dynamic one); the last few compiled shapes are kept, so tiles of one size or a
 folder of same-size photos compile once.
 
-Inference precision is set to f32 explicitly: on CPUs with AVX512_BF16
-OpenVINO's default is bf16, which moved outputs by several grey levels
-against the other runtimes and was slower for MIRNet (``docs/engines.md``).
+Inference precision is f32 unless bf16 is asked for: on CPUs with bfloat16
+units OpenVINO's own default is bf16, which moves outputs by a few grey
+levels against the other runtimes. Asked for, bf16 was 1.4-1.6x faster on a
+CPU with AMX at no measurable PSNR cost on the lite tasks, and slower on one
+with AVX512_BF16 alone (``docs/engines.md``, ``benchmarks/README.md``).
 """
 
 import collections
@@ -39,6 +41,19 @@ def require_openvino():
     except ImportError as err:
         raise MissingDependencyError(f"openvino is not installed: pip install {OPENVINO_REQUIREMENT}") from err
     return openvino
+
+
+def cpu_capabilities(core=None):
+    """What OpenVINO's CPU plugin can compute in here: ``FP32``, ``INT8``, and ``BF16`` with bfloat16 units."""
+    return list((core or require_openvino().Core()).get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def check_bf16(core=None):
+    """Refuse bf16 on a CPU without bfloat16 units: OpenVINO would silently compute in f32 there."""
+    found = cpu_capabilities(core)
+    if "BF16" not in found:
+        raise UserError(f"--precision bf16 needs a CPU with bfloat16 units (AMX or AVX512_BF16); "
+                        f"OpenVINO finds {', '.join(found)} here: use fp32")
 
 
 def find_model(path):
@@ -64,8 +79,9 @@ class OpenVinoPredictor:
             OpenVINO, or the folder holding it.
         cpu_threads (int): inference threads.
         precision (str): ``fp32`` (default) or ``bf16`` (OpenVINO's
-            ``INFERENCE_PRECISION_HINT``; bf16 changes the outputs and is
-            offered by no front end: it was not faster where measured).
+            ``INFERENCE_PRECISION_HINT``; refused on CPUs without bfloat16
+            units, where OpenVINO would silently run f32). bf16 moves the
+            outputs by a few grey levels.
         shapes_kept (int): compiled input shapes kept for reuse.
     """
 
@@ -75,10 +91,12 @@ class OpenVinoPredictor:
             raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if cpu_threads < 1:
             raise UserError(f"--cpu_threads must be >= 1, got {cpu_threads}")
+        self._core = ov.Core()
+        if precision == "bf16":
+            check_bf16(self._core)
         self.model_file = find_model(model)
         self.cpu_threads = cpu_threads
         self.precision = precision
-        self._core = ov.Core()
         try:
             self._model = self._core.read_model(self.model_file)
         except RuntimeError as err:
