@@ -66,7 +66,7 @@ def _runners(onnx_file, int8_file, threads):
         "onnxruntime fp32": OnnxPredictor(onnx_file, threads),
         "onnxruntime int8 (QDQ)": OnnxPredictor(int8_file, threads),
         # Not run: OpenVINO 2026.4.1 compiling this QDQ model ended the process with
-        # SIGSEGV (AMD EPYC, 2026-12-07, Paddle loaded in the same process).
+        # SIGSEGV (AMD EPYC with Paddle in the process; Intel Xeon with AMX without it).
     }
 
 
