@@ -16,6 +16,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from ppmirnet.cli import run_tool  # noqa: E402
+from ppmirnet.inference.openvino_runtime import PRECISIONS, OpenVinoPredictor  # noqa: E402
 from ppmirnet.inference.pipeline import add_front_end_args, run_front_end  # noqa: E402
 
 
@@ -24,11 +25,9 @@ def main(argv=None):
     p.add_argument("--model", required=True,
                    help="a folder exported with --for_openvino (inference.pdmodel), or an .onnx file")
     add_front_end_args(p, "output/openvino")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+    p.add_argument("--precision", default="fp32", choices=tuple(PRECISIONS),
                    help="fp32 (default), or bf16 on CPUs with bfloat16 units (faster with AMX)")
     args = p.parse_args(argv)
-    from ppmirnet.inference.openvino_runtime import OpenVinoPredictor
-
     run_front_end(args, lambda: OpenVinoPredictor(args.model, args.cpu_threads, precision=args.precision))
 
 

@@ -30,13 +30,14 @@ models lists the names), downloaded and converted on first use:
 weights are exported for it once and the export is reused by later runs
 (kept under $PPMIRNET_HOME/exports, default ~/.cache/ppmirnet/exports; see
 docs/engines.md). --engine dygraph|paddle-inference|onnx|openvino picks one.
---precision bf16 runs OpenVINO in bfloat16 on CPUs with bfloat16 units: 1.4-1.6x
-faster with AMX, outputs a few grey levels apart from float32 (docs/engines.md).
+--precision bf16 runs OpenVINO in bfloat16 on CPUs with bfloat16 units (1.4-1.6x
+faster on an Intel Xeon with AMX, 2026-12-07), outputs a few grey levels apart
+from float32 (docs/engines.md).
 """
 
 from ..cli import add_config_args, config_from_args, make_parser, str2bool
 from ..errors import UserError
-from ..inference.engines import CHOICES as ENGINES
+from ..inference.engines import CHOICES as ENGINES, PRECISIONS
 
 
 def main(argv=None, prog=None):
@@ -65,7 +66,7 @@ def main(argv=None, prog=None):
     parser.add_argument("--engine", default="auto", choices=ENGINES,
                         help="what runs the network (default auto: on a CPU the fastest installed, "
                              "on a GPU dygraph)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS["openvino"],
                         help="fp32 (default), or bf16: OpenVINO in bfloat16, on CPUs with "
                              "bfloat16 units (faster with AMX)")
     args = parser.parse_args(argv)
@@ -102,7 +103,7 @@ def main(argv=None, prog=None):
                         tile_overlap=args.tile_overlap, ensemble=args.ensemble, log=print,
                         max_memory=budget, precision=args.precision)
     print(f"engine: {restorer.engine} on {restorer.device}"
-          + (f" in {args.precision}" if args.precision != "fp32" else ""))
+          + (f" in {restorer.precision}" if restorer.precision != "fp32" else ""))
     check_inputs_fit(restorer.runner, inputs, "the right views with --input_right")
     written = restore_files(restorer.runner, inputs, args.output, tile=args.tile,
                             tile_overlap=args.tile_overlap, log=print, budget=restorer.budget)

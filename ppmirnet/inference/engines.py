@@ -41,6 +41,7 @@ import time
 
 from ..download import file_digest, home
 from ..errors import MissingDependencyError, UserError
+from .openvino_runtime import PRECISIONS as OPENVINO_PRECISIONS
 
 ENGINES = ("dygraph", "paddle-inference", "onnx", "openvino")
 CHOICES = ENGINES + ("auto",)
@@ -48,7 +49,7 @@ CHOICES = ENGINES + ("auto",)
 CPU_ORDER = ("openvino", "onnx", "paddle-inference", "dygraph")
 # Precisions an engine can be asked for, float32 first (the default, the one parity is checked in).
 PRECISIONS = {"dygraph": ("fp32",), "paddle-inference": ("fp32",), "onnx": ("fp32",),
-              "openvino": ("fp32", "bf16")}
+              "openvino": tuple(OPENVINO_PRECISIONS)}
 # The modules each engine needs to export and run weights.
 _MODULES = {
     "dygraph": ("paddle",),

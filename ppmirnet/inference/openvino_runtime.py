@@ -17,9 +17,10 @@ folder of same-size photos compile once.
 
 Inference precision is f32 unless bf16 is asked for: on CPUs with bfloat16
 units OpenVINO's own default is bf16, which moves outputs by a few grey
-levels against the other runtimes. Asked for, bf16 was 1.4-1.6x faster on a
-CPU with AMX at no measurable PSNR cost on the lite tasks, and slower on one
-with AVX512_BF16 alone (``docs/engines.md``, ``benchmarks/README.md``).
+levels against the other runtimes. Asked for, bf16 was 1.4-1.6x faster on an
+Intel Xeon with AMX (2026-12-07) at no measurable PSNR cost on the lite tasks,
+and slower on an earlier Xeon not known to have AMX (``docs/engines.md``,
+``benchmarks/README.md``).
 """
 
 import collections
